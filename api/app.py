@@ -1,0 +1,107 @@
+"""The FastAPI app: JSON API under /api/v1, pages (Jinja2), health, the dev mailbox."""
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from temporalio.client import Client
+
+from api.i18n import language_of, translator
+from certdesk import mailbox
+from certdesk.temporal import connect, worker_polling
+from domain.db import engine_for, ping
+from domain.settings import Settings, load_settings
+
+log = logging.getLogger("certdesk.api")
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class TemporalHandle:
+    """One client for the app's life, (re)connected on demand so the API starts before Temporal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                self._client = await asyncio.wait_for(connect(self.settings), timeout=5)
+            return self._client
+
+
+def render(request: Request, template: str, **context: object) -> HTMLResponse:
+    lang = language_of(request, request.app.state.settings.language)
+    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "t": translator(lang), **context})
+    if request.query_params.get("lang") == lang:
+        response.set_cookie("lang", lang, samesite="lax", httponly=True, max_age=365 * 86400)
+    return response
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    app = FastAPI(title="certdesk", version="0.1.0")
+    app.state.settings = settings
+    app.state.engine = engine_for(settings.resolved_database_url)
+    app.state.temporal = TemporalHandle(settings)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        parts = {"database": "ok", "temporal": "ok", "worker": "ok"}
+        try:
+            await asyncio.to_thread(ping, app.state.engine)
+        except Exception as exc:  # noqa: BLE001 (any failure means unhealthy)
+            log.warning("health: database: %s", type(exc).__name__)
+            parts["database"] = "unavailable"
+        try:
+            client = await app.state.temporal.client()
+            if not await worker_polling(client, settings):
+                parts["worker"] = "no worker polling the task queue"
+        except Exception as exc:  # noqa: BLE001
+            log.warning("health: temporal: %s", type(exc).__name__)
+            parts["temporal"] = "unavailable"
+            parts["worker"] = "unknown"
+        healthy = all(v == "ok" for v in parts.values())
+        return JSONResponse({"status": "ok" if healthy else "unavailable", **parts},
+                            status_code=200 if healthy else 503)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> HTMLResponse:
+        return render(request, "home.html", dev_mailbox=_mailbox_enabled(settings))
+
+    if _mailbox_enabled(settings):
+        _mount_dev_mailbox(app, settings.data_dir / "mailbox")
+    return app
+
+
+def _mailbox_enabled(settings: Settings) -> bool:
+    # Only the embedded sink's mail is readable here, and never in production.
+    return settings.embedded_smtp and not settings.production
+
+
+def _mount_dev_mailbox(app: FastAPI, directory: Path) -> None:
+    @app.get("/dev/mailbox", response_class=HTMLResponse)
+    async def mailbox_page(request: Request) -> HTMLResponse:
+        return render(request, "mailbox.html", mails=mailbox.list_mail(directory))
+
+    @app.get("/dev/mailbox/messages")
+    async def mailbox_json() -> list[dict[str, object]]:
+        return [
+            {"id": m.id, "received_at": m.received_at.isoformat(), "from": m.sender, "to": m.recipients,
+             "subject": m.subject, "body": m.body, "headers": m.headers}
+            for m in mailbox.list_mail(directory)
+        ]
+
+    @app.get("/dev/mailbox/{mail_id}", response_class=HTMLResponse)
+    async def mail_page(request: Request, mail_id: str) -> HTMLResponse:
+        mail = mailbox.get_mail(directory, mail_id)
+        if mail is None:
+            return JSONResponse({"error": "not_found", "message": "no such message"}, status_code=404)
+        return render(request, "mail.html", mail=mail)
+
+

@@ -1,0 +1,103 @@
+"""Creating accounts (operator CLI now; the staff desk later). Secrets are returned once, stored hashed."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from activities import audit
+from domain import credentials
+from domain.db import session_scope
+from domain.models import Customer, StaffUser, Tenant, utcnow
+
+STAFF_ROLES = ("support", "supervisor")
+OPERATOR = "operator"  # the audit actor for the command line
+
+
+class AccountError(ValueError):
+    """Bad input for an account; nothing was written."""
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    id: int
+    access_key: str
+    initial_password: str
+    password_version: int
+    password_expires_at: datetime
+
+
+def _email_ok(address: str) -> bool:
+    local, _, domain = address.partition("@")
+    return bool(local) and "." in domain and " " not in address and len(address) <= 254
+
+
+def create_tenant(engine: Engine, name: str) -> tuple[int, str]:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise AccountError("tenant name must be 1 to 200 characters")
+    key, key_id, digest = credentials.new_api_key()
+    try:
+        with session_scope(engine) as s:
+            tenant = Tenant(name=name, api_key_id=key_id, api_key_digest=digest)
+            s.add(tenant)
+            s.flush()
+            audit.record(s, OPERATOR, "tenant.created", f"tenant:{tenant.id}", name=name)
+            return int(tenant.id or 0), key
+    except IntegrityError:
+        raise AccountError(f"a tenant named {name!r} already exists") from None
+
+
+def create_customer(engine: Engine, organization: str, email: str, initial_password_ttl: timedelta,
+                    now: datetime | None = None) -> NewCustomer:
+    organization, email = organization.strip(), email.strip()
+    if not organization or len(organization) > 200:
+        raise AccountError("organization must be 1 to 200 characters")
+    if not _email_ok(email):
+        raise AccountError(f"{email!r} is not an email address")
+    password = credentials.new_initial_password()
+    expires = (now or utcnow()) + initial_password_ttl
+    for _ in range(20):  # access keys are random; retry the rare collision
+        try:
+            with session_scope(engine) as s:
+                customer = Customer(access_key=credentials.new_access_key(), organization=organization,
+                                    email=email, password_hash=credentials.hash_password(password),
+                                    password_expires_at=expires)
+                s.add(customer)
+                s.flush()
+                audit.record(s, OPERATOR, "customer.created", f"customer:{customer.id}",
+                             organization=organization, email=email)
+                return NewCustomer(int(customer.id or 0), customer.access_key, password, 1, expires)
+        except IntegrityError:
+            continue
+    raise AccountError("could not find a free access key; try again")
+
+
+def create_staff(engine: Engine, username: str, role: str, password: str | None = None) -> str:
+    username = username.strip()
+    if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise AccountError("username must be 1 to 64 letters, digits, '.', '-' or '_'")
+    if role not in STAFF_ROLES:
+        raise AccountError(f"role must be one of {', '.join(STAFF_ROLES)}")
+    if password is not None and not 12 <= len(password) <= 128:
+        raise AccountError("password must be 12 to 128 characters")
+    password = password or credentials.new_initial_password(20)
+    try:
+        with session_scope(engine) as s:
+            staff = StaffUser(username=username, role=role, password_hash=credentials.hash_password(password))
+            s.add(staff)
+            s.flush()
+            audit.record(s, OPERATOR, "staff.created", f"staff:{staff.id}", username=username, role=role)
+    except IntegrityError:
+        raise AccountError(f"staff user {username!r} already exists") from None
+    return password
+
+
+def customers_awaiting_expiry(engine: Engine) -> list[tuple[int, int, datetime]]:
+    """(id, password version, expiry) of every initial password still live: each needs its timer."""
+    with session_scope(engine) as s:
+        rows = s.exec(select(Customer).where(Customer.password_is_initial, ~Customer.password_expired)).all()
+        return [(int(c.id or 0), c.password_version, c.password_expires_at) for c in rows
+                if c.password_expires_at is not None]

@@ -1,0 +1,112 @@
+"""The ``certdesk`` command: ``up`` runs the stack; the rest are operator tasks."""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from certdesk import accounts
+from domain.db import engine_for, migrate
+from domain.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="certdesk", description="certdesk: a CA's customer back office")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run Temporal (embedded unless --temporal), worker, API and mail sink")
+    up.add_argument("--temporal", metavar="ADDRESS", help="use this Temporal cluster (host:port)")
+    up.add_argument("--data-dir", help="where SQLite files, mail and logs live (default ./var)")
+
+    sub.add_parser("migrate", help="bring the database schema up to date")
+
+    tenant = sub.add_parser("tenant", help="relying websites of the login certificate service")
+    tsub = tenant.add_subparsers(dest="action", required=True)
+    tc = tsub.add_parser("create", help="create a tenant and print its API key (shown once)")
+    tc.add_argument("name")
+    tc.add_argument("--json", action="store_true")
+
+    customer = sub.add_parser("customer", help="server certificate portal customers")
+    csub = customer.add_subparsers(dest="action", required=True)
+    cc = csub.add_parser("create", help="create a customer; prints its access key and initial password")
+    cc.add_argument("--org", required=True)
+    cc.add_argument("--email", required=True)
+    cc.add_argument("--json", action="store_true")
+
+    staff = sub.add_parser("staff", help="support staff accounts")
+    ssub = staff.add_subparsers(dest="action", required=True)
+    sc = ssub.add_parser("create", help="create a staff account; prints its password unless given")
+    sc.add_argument("username")
+    sc.add_argument("--role", required=True, choices=accounts.STAFF_ROLES)
+    sc.add_argument("--password", help="use this password (12-128 characters) instead of a random one")
+    sc.add_argument("--json", action="store_true")
+    return p
+
+
+def _emit(as_json: bool, data: dict[str, object], text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
+    from certdesk.processes import start_initial_password_timer
+    from certdesk.temporal import connect
+
+    try:
+        client = await asyncio.wait_for(connect(settings), timeout=5)
+        await start_initial_password_timer(client, settings, new.id, new.password_version, new.password_expires_at)
+        return True
+    except Exception:  # noqa: BLE001 (Temporal down: `certdesk up` starts the timer on its next start)
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        if args.temporal:
+            os.environ["CERTDESK_TEMPORAL_ADDRESS"] = args.temporal
+        if args.data_dir:
+            os.environ["CERTDESK_DATA_DIR"] = args.data_dir
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "up":
+        from certdesk.stack import up
+
+        return up(settings)
+
+    engine = engine_for(settings.resolved_database_url)
+    migrate(engine)  # idempotent; operator commands work on a fresh data directory too
+    if args.command == "migrate":
+        print("certdesk: database schema is up to date")
+        return 0
+    try:
+        if args.command == "tenant":
+            _, key = accounts.create_tenant(engine, args.name)
+            _emit(args.json, {"api_key": key}, f"tenant {args.name!r} created\nAPI key (shown once): {key}")
+        elif args.command == "customer":
+            new = accounts.create_customer(engine, args.org, args.email, settings.initial_password_ttl)
+            timer = asyncio.run(_start_timer(settings, new))
+            _emit(args.json, {"access_key": new.access_key, "initial_password": new.initial_password},
+                  f"customer created\naccess key: {new.access_key}\ninitial password (shown once): "
+                  f"{new.initial_password}\nvalid until {new.password_expires_at:%Y-%m-%d %H:%M} UTC; "
+                  "it must be changed at first login")
+            if not timer:
+                print("certdesk: Temporal is not reachable; the expiry timer starts with the next `certdesk up`",
+                      file=sys.stderr)
+        elif args.command == "staff":
+            password = accounts.create_staff(engine, args.username, args.role, args.password)
+            shown = password if args.password is None else "(as given)"
+            _emit(args.json, {"username": args.username, "password": password},
+                  f"staff user {args.username!r} ({args.role}) created\npassword: {shown}")
+    except accounts.AccountError as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Starting workflows from outside them (CLI, API, start-up reconciliation).
+
+Workflow ids are business ids, so starting twice is harmless: the second start finds the first.
+"""
+
+from datetime import datetime
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.settings import Settings
+from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput, workflow_id
+
+CUSTOMER_KEY = SearchAttributeKey.for_keyword("CertdeskCustomer")
+
+
+async def start_initial_password_timer(client: Client, settings: Settings, customer_id: int,
+                                       password_version: int, expires_at: datetime) -> bool:
+    """Returns False when that timer was already running (or has run)."""
+    try:
+        await client.start_workflow(
+            InitialPasswordExpiry.run,
+            InitialPasswordInput(customer_id, password_version, expires_at.isoformat(), settings.language),
+            id=workflow_id(customer_id, password_version),
+            task_queue=settings.task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(CUSTOMER_KEY, f"customer:{customer_id}")]),
+        )
+        return True
+    except WorkflowAlreadyStartedError:
+        return False

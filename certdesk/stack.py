@@ -1,0 +1,122 @@
+"""``certdesk up``: the whole embedded stack in one process tree, stopped cleanly by Ctrl-C.
+
+Order matters: schema, Temporal, SMTP sink, worker, API; then timers that should exist but
+do not (accounts created while Temporal was down) are started. Stopping runs in reverse.
+"""
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+
+import uvicorn
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from certdesk import accounts, mailbox
+from certdesk.processes import start_initial_password_timer
+from certdesk.temporal import connect, start_dev_server
+from domain.db import engine_for, migrate
+from domain.settings import Settings
+from worker import build_worker
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def reconcile_timers(client: Client, settings: Settings) -> int:
+    started = 0
+    for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine_for(settings.resolved_database_url)):
+        started += await start_initial_password_timer(client, settings, customer_id, version, expires_at)
+    return started
+
+
+async def run(settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = engine_for(settings.resolved_database_url)
+    await asyncio.to_thread(migrate, engine)
+    say("certdesk: database schema is up to date")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    temporal_proc: subprocess.Popen[bytes] | None = None
+    sink = None
+    try:
+        if settings.embedded_temporal:
+            temporal_proc = start_dev_server(settings)
+        try:
+            client = await connect(settings, wait=timedelta(seconds=90))
+        except RuntimeError as exc:
+            say(f"certdesk: cannot reach Temporal at {settings.resolved_temporal_address}: {exc}")
+            return 1
+        if settings.embedded_smtp:
+            sink = mailbox.start_sink(settings.data_dir / "mailbox", "127.0.0.1", settings.smtp_port)
+
+        worker = build_worker(client, settings)
+        from api.app import create_app
+
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host,
+                                               port=settings.api_port, log_level="warning", lifespan="on"))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
+        worker_task = asyncio.create_task(worker.run(), name="worker")
+        api_task = asyncio.create_task(server.serve(), name="api")
+        while not server.started and not api_task.done():
+            await asyncio.sleep(0.05)
+        if api_task.done():
+            say(f"certdesk: the API could not start on {settings.api_host}:{settings.api_port}")
+            await worker.shutdown()
+            return 1
+
+        started = await reconcile_timers(client, settings)
+        if started:
+            say(f"certdesk: started {started} pending timer(s)")
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        say(f"certdesk: web UI and API   {base}/   (health {base}/healthz)")
+        if settings.embedded_temporal:
+            say(f"certdesk: Temporal         {settings.resolved_temporal_address}   UI http://127.0.0.1:{settings.temporal_ui_port}/")
+        else:
+            say(f"certdesk: Temporal         {settings.resolved_temporal_address} (external)")
+        if sink is not None:
+            say(f"certdesk: mail sink        smtp://127.0.0.1:{settings.smtp_port}   read it at {base}/dev/mailbox")
+        say("certdesk: ready. Ctrl-C stops everything.")
+
+        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), worker_task, api_task],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        say("certdesk: stopping")
+        server.should_exit = True
+        if not worker_task.done():
+            await worker.shutdown()
+        for task in (api_task, worker_task):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        return 0
+    except RPCError as exc:
+        say(f"certdesk: Temporal error: {exc}")
+        return 1
+    finally:
+        if sink is not None:
+            sink.stop()
+        if temporal_proc is not None:
+            temporal_proc.terminate()
+            try:
+                await asyncio.to_thread(temporal_proc.wait, 20)
+            except subprocess.TimeoutExpired:
+                temporal_proc.kill()
+        say("certdesk: stopped")
+
+
+def up(settings: Settings) -> int:
+    try:
+        return asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(up(Settings()))

@@ -1,0 +1,104 @@
+"""Tables. Later processes add their own; every change ships with an Alembic migration."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC; always hands back an aware datetime (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts(nullable: bool = True, index: bool = False, **kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kw)
+
+
+class Tenant(SQLModel, table=True):
+    """A relying website of the login certificate service."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    # API keys are 256-bit random; a fast digest is enough to store them (unlike passwords).
+    api_key_id: str = Field(max_length=32, unique=True, index=True)
+    api_key_digest: str = Field(max_length=64)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class Customer(SQLModel, table=True):
+    """A company ordering server certificates; logs in with an 8-digit access key."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    access_key: str = Field(max_length=8, unique=True, index=True)
+    organization: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    password_hash: str = Field(max_length=200)
+    # An initial password (new account or reset) must be changed and expires.
+    password_is_initial: bool = True
+    password_version: int = 1
+    password_expires_at: datetime | None = ts()
+    password_expired: bool = False
+    failed_logins: int = 0
+    locked_at: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    role: str = Field(max_length=20)
+    password_hash: str = Field(max_length=200)
+    failed_logins: int = 0
+    locked_at: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class SentEmail(SQLModel, table=True):
+    """One row per business event mailed: the key makes a retried activity send once."""
+
+    __tablename__ = "sent_email"
+    __table_args__ = (UniqueConstraint("business_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_key: str = Field(max_length=200)
+    recipient: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    template: str = Field(max_length=100)
+    state: str = Field(default="sending", max_length=20)  # sending -> sent
+    sent_at: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Every state change: who (person, customer, tenant or ``timer``), what, when. Never secrets."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=100, index=True)
+    subject: str = Field(max_length=200, index=True)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

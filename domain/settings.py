@@ -1,0 +1,91 @@
+"""Configuration: every knob is a ``CERTDESK_`` environment variable (see README)."""
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+ENV_PREFIX = "CERTDESK_"
+TASK_QUEUE = "certdesk"
+# Custom search attributes registered on the embedded server (and by compose in production).
+SEARCH_ATTRIBUTES = ("CertdeskSubject", "CertdeskCustomer", "CertdeskStatus")
+
+
+class SettingsError(ValueError):
+    """A configuration value that does not parse; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_port: int = Field(7233, ge=1, le=64535)
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    tls_port: int = Field(8443, ge=1, le=65535)
+    public_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    mail_from: str = "certdesk@localhost"
+    ca_passphrase: SecretStr | None = None
+    language: str = Field("ja", pattern="^(ja|en)$")
+    timezone: str = "Asia/Tokyo"
+    production: bool = False
+
+    # Policies, with the seeds' values as defaults.
+    otp_ttl: Duration = timedelta(days=3)
+    otp_max_attempts: int = Field(5, ge=1)
+    download_ttl: Duration = timedelta(days=14)
+    secret_answer_max_attempts: int = Field(5, ge=1)
+    delayed_revocation: Duration = timedelta(days=14)
+    reissue_window: Duration = timedelta(days=25)
+    initial_password_ttl: Duration = timedelta(days=30)
+    password_reset_business_days: int = Field(3, ge=1)
+    login_max_failures: int = Field(10, ge=1)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'certdesk.db').resolve()}"
+
+    @cached_property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def temporal_ui_port(self) -> int:
+        return self.temporal_port + 1000
+
+    @cached_property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
+
+    @property
+    def embedded_smtp(self) -> bool:
+        return self.smtp_host is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a value that does not parse names its variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,5 @@
+"""Every workflow the worker runs; the replay test checks each has a recorded history."""
+
+from workflows.initial_password import InitialPasswordExpiry
+
+WORKFLOWS: list[type] = [InitialPasswordExpiry]
