@@ -61,7 +61,23 @@ async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = run(argv)
+    if _temporal_used:
+        # The Temporal client's Rust threads can outlive the event loop and abort CPython's
+        # finalization ("PyGILState_Release", temporalio/sdk-python#300): end without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+_temporal_used = False
+
+
+def run(argv: list[str] | None = None) -> int:
+    global _temporal_used
     args = _parser().parse_args(argv)
+    _temporal_used = args.command in ("up", "customer")
     if args.command == "up":
         if args.temporal:
             os.environ["CERTDESK_TEMPORAL_ADDRESS"] = args.temporal

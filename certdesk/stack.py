@@ -29,7 +29,8 @@ def say(text: str) -> None:
 
 async def reconcile_timers(client: Client, settings: Settings) -> int:
     started = 0
-    for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine_for(settings.resolved_database_url)):
+    engine = engine_for(settings.resolved_database_url)
+    for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine):
         started += await start_initial_password_timer(client, settings, customer_id, version, expires_at)
     return started
 
@@ -55,8 +56,19 @@ async def run(settings: Settings) -> int:
         except RuntimeError as exc:
             say(f"certdesk: cannot reach Temporal at {settings.resolved_temporal_address}: {exc}")
             return 1
+        await asyncio.sleep(0.5 if temporal_proc else 0)
+        if temporal_proc is not None and temporal_proc.poll() is not None:
+            # Something else answered on that port: never run against a stranger's server.
+            say(f"certdesk: the embedded Temporal server exited (port {settings.temporal_port} in use?); "
+                f"see {settings.data_dir / 'temporal.log'}")
+            return 1
         if settings.embedded_smtp:
-            sink = mailbox.start_sink(settings.data_dir / "mailbox", "127.0.0.1", settings.smtp_port)
+            try:
+                sink = mailbox.start_sink(settings.data_dir / "mailbox", "127.0.0.1", settings.smtp_port)
+            except OSError as exc:
+                say(f"certdesk: the mail sink cannot listen on 127.0.0.1:{settings.smtp_port} ({exc.strerror}); "
+                    "set CERTDESK_SMTP_PORT or CERTDESK_SMTP_HOST")
+                return 1
 
         worker = build_worker(client, settings)
         from api.app import create_app
@@ -66,7 +78,7 @@ async def run(settings: Settings) -> int:
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
         worker_task = asyncio.create_task(worker.run(), name="worker")
         api_task = asyncio.create_task(server.serve(), name="api")
-        while not server.started and not api_task.done():
+        while not server.started and not api_task.done():  # noqa: ASYNC110 (uvicorn offers only a flag)
             await asyncio.sleep(0.05)
         if api_task.done():
             say(f"certdesk: the API could not start on {settings.api_host}:{settings.api_port}")

