@@ -25,4 +25,4 @@ USER certdesk
 # /data (CA keys, generated files) is a named volume in docker-compose.yml; a fresh named
 # volume copies this directory's ownership, so the service can write to it.
 EXPOSE 8000
-CMD ["uvicorn", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000"]

@@ -139,7 +139,7 @@ def test_app_services_are_built_from_this_repository(services: dict, name: str) 
 @pytest.mark.parametrize(
     ("name", "command"),
     [
-        ("api", ["uvicorn", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]),
+        ("api", ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000"]),
         ("worker", ["python", "worker.py"]),
         ("migrate", ["certdesk", "migrate"]),
     ],

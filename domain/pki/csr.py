@@ -1,0 +1,99 @@
+"""CSR intake: parse, verify the proof of possession, and vet the key and names (spec P-3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from domain.pki.errors import CsrError
+from domain.pki.keys import SubscriberPublicKey, check_public_key
+from domain.pki.names import FIELD as NAMES_FIELD
+from domain.pki.names import normalise_dns_name
+
+DEFAULT_MAX_NAMES = 100
+
+
+@dataclass(frozen=True)
+class CheckedCsr:
+    public_key: SubscriberPublicKey
+    dns_names: list[str]  # lowercase, in CSR order, CN included
+    common_name: str | None
+    key_description: str  # e.g. "RSA-2048", "ECDSA-P-256"
+
+
+def _load(pem_or_der: str | bytes) -> x509.CertificateSigningRequest:
+    data = pem_or_der.encode("ascii", "replace") if isinstance(pem_or_der, str) else pem_or_der
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_csr(data.strip())
+        return x509.load_der_x509_csr(data)
+    except ValueError as exc:
+        raise CsrError("csr", f"the CSR could not be parsed as PEM or DER ({exc})") from None
+
+
+def _san_names(csr: x509.CertificateSigningRequest) -> list[str]:
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError as exc:  # duplicate or malformed extensions
+        raise CsrError("csr", f"the CSR's requested extensions are malformed ({exc})") from None
+    for general_name in san:
+        if not isinstance(general_name, x509.DNSName):
+            raise CsrError(
+                NAMES_FIELD,
+                f"subjectAltName contains {general_name!r}; only DNS names are accepted",
+            )
+    return [general_name.value for general_name in san]
+
+
+def _common_name(csr: x509.CertificateSigningRequest) -> str | None:
+    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(cns) > 1:
+        raise CsrError("common_name", "the CSR subject has more than one common name")
+    if not cns:
+        return None
+    value = cns[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def parse_csr(pem_or_der: str | bytes, max_names: int = DEFAULT_MAX_NAMES) -> CheckedCsr:
+    """Parses and vets a CSR; raises CsrError naming the first problem found."""
+    csr = _load(pem_or_der)
+    try:
+        public_key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CsrError("public_key", f"the CSR's public key could not be read ({exc})") from None
+    key_description = check_public_key(public_key)
+    assert isinstance(public_key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey))  # narrowed by the check
+    try:
+        signature_ok = csr.is_signature_valid
+    except Exception as exc:  # unsupported signature algorithms surface as various exceptions
+        raise CsrError("signature", f"the CSR signature could not be checked ({exc})") from None
+    if not signature_ok:
+        raise CsrError("signature", "the CSR signature does not match its public key")
+
+    raw_names = _san_names(csr)
+    common_name = _common_name(csr)
+    if not raw_names:
+        raise CsrError(NAMES_FIELD, "the CSR has no subjectAltName DNS names")
+    if len(raw_names) > max_names:
+        raise CsrError(NAMES_FIELD, f"the CSR has {len(raw_names)} names; at most {max_names} are allowed")
+    names: list[str] = []
+    for raw in raw_names:
+        name = normalise_dns_name(raw)
+        if name in names:
+            raise CsrError(NAMES_FIELD, f"{name!r} is listed more than once")
+        names.append(name)
+    if common_name is not None:
+        common_name = common_name.strip().lower()
+        if common_name not in names:
+            raise CsrError(
+                "common_name",
+                f"the common name {common_name!r} must also be listed in the subjectAltName",
+            )
+    return CheckedCsr(public_key, names, common_name, key_description)
