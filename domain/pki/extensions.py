@@ -32,11 +32,11 @@ def distribution_base(public_url: str) -> str:
 
 
 def crl_url(public_url: str, ca_name: str) -> str:
-    return f"{distribution_base(public_url)}/crl/{ca_name}.crl"
+    return f"{distribution_base(public_url)}/pki/{ca_name}.crl"
 
 
 def ca_issuers_url(public_url: str, ca_name: str) -> str:
-    return f"{distribution_base(public_url)}/ca/{ca_name}.cer"
+    return f"{distribution_base(public_url)}/pki/{ca_name}.crt"
 
 
 def ocsp_url(public_url: str) -> str:

@@ -2,8 +2,8 @@
 
 Root programs require TLS-only hierarchies, so login certificates get their own root:
 
-    tls-root    -> tls-ca    -> tls-ocsp     (server certificates)
-    client-root -> client-ca -> client-ocsp  (login certificates)
+    tls-root    -> server-ca -> server-ocsp    (server certificates)
+    client-root -> login-ca  -> login-ocsp  (login certificates)
 
 Every certificate is linted before the real key signs it; private keys leave this module
 only as encrypted PKCS#8 PEM.
@@ -32,8 +32,8 @@ from domain.pki.extensions import (
 )
 from domain.pki.lint import CaPrivateKey, LintProfile, sign_linted
 
-TLS_ROOT, TLS_CA, TLS_OCSP = "tls-root", "tls-ca", "tls-ocsp"
-CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP = "client-root", "client-ca", "client-ocsp"
+TLS_ROOT, TLS_CA, TLS_OCSP = "tls-root", "server-ca", "server-ocsp"
+CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP = "client-root", "login-ca", "login-ocsp"
 
 ROOT_DAYS = 15 * 365  # BR 6.3.2: roots between 2922 and 9132 days
 ISSUING_CA_DAYS = 8 * 365

@@ -45,7 +45,7 @@ def reason_of(entry: x509.RevokedCertificate) -> x509.ReasonFlags | None:
 def test_issuing_ca_crl_reason_codes(
     cas: dict[str, CaSigner], reason: x509.ReasonFlags | None, expected: x509.ReasonFlags | None
 ) -> None:
-    issuer = cas["tls-ca"]
+    issuer = cas["server-ca"]
     revoked_at = NOW - timedelta(hours=3)
     crl = build_crl(issuer, [Revocation(0xABCDEF, revoked_at, reason)], crl_number=7, this_update=NOW)
     assert lint_crl(crl.public_bytes(Encoding.DER), is_arl=False) == []
@@ -63,7 +63,7 @@ def test_issuing_ca_crl_reason_codes(
 @pytest.mark.parametrize("reason", [R.certificate_hold, R.remove_from_crl, R.ca_compromise, R.aa_compromise])
 def test_disallowed_subscriber_reasons(cas: dict[str, CaSigner], reason: x509.ReasonFlags) -> None:
     with pytest.raises(ValueError, match="not allowed"):
-        build_crl(cas["tls-ca"], [Revocation(1, NOW, reason)], 1, NOW)
+        build_crl(cas["server-ca"], [Revocation(1, NOW, reason)], 1, NOW)
 
 
 def test_root_arl_allows_ca_compromise(cas: dict[str, CaSigner]) -> None:
@@ -75,14 +75,14 @@ def test_root_arl_allows_ca_compromise(cas: dict[str, CaSigner]) -> None:
 
 
 def test_empty_crl_is_valid(cas: dict[str, CaSigner]) -> None:
-    crl = build_crl(cas["client-ca"], [], 1, NOW)
+    crl = build_crl(cas["login-ca"], [], 1, NOW)
     assert len(crl) == 0
     assert lint_crl(crl.public_bytes(Encoding.DER), is_arl=False) == []
 
 
 def test_next_update_too_far_is_refused_by_lint(cas: dict[str, CaSigner]) -> None:
     with pytest.raises(LintError) as info:
-        build_crl(cas["tls-ca"], [], 1, NOW, next_update=NOW + timedelta(days=30))
+        build_crl(cas["server-ca"], [], 1, NOW, next_update=NOW + timedelta(days=30))
     assert info.value.findings
 
 
@@ -90,13 +90,13 @@ def test_large_crl_is_built_and_sampled(cas: dict[str, CaSigner]) -> None:
     reasons = [None, R.key_compromise, R.superseded, R.cessation_of_operation]
     count = LINT_FULL_CRL_MAX_ENTRIES * 4
     revocations = [Revocation(10_000 + i, NOW - timedelta(minutes=i), reasons[i % 4]) for i in range(count)]
-    crl = build_crl(cas["tls-ca"], revocations, 99, NOW)
+    crl = build_crl(cas["server-ca"], revocations, 99, NOW)
     assert len(crl) == count
-    assert crl.is_signature_valid(cas["tls-ca"].certificate.public_key())
+    assert crl.is_signature_valid(cas["server-ca"].certificate.public_key())
     assert {reason_of(e) for e in crl} == set(reasons)
 
 
 @pytest.mark.parametrize("number", [-1, 2**160])
 def test_crl_number_range(cas: dict[str, CaSigner], number: int) -> None:
     with pytest.raises(ValueError, match="CRL number"):
-        build_crl(cas["tls-ca"], [], number, NOW)
+        build_crl(cas["server-ca"], [], number, NOW)

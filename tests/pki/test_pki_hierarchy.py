@@ -101,9 +101,9 @@ def test_issuing_cas_point_at_their_root_over_http(created: Hierarchy, name: str
     constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert constraints.critical and constraints.value.ca and constraints.value.path_length == 0
     crl_dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    assert crl_dp[0].full_name[0].value == f"http://pki.certdesk.example.com/crl/{root}.crl"
+    assert crl_dp[0].full_name[0].value == f"http://pki.certdesk.example.com/pki/{root}.crl"
     aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    assert [d.access_location.value for d in aia] == [f"http://pki.certdesk.example.com/ca/{root}.cer"]
+    assert [d.access_location.value for d in aia] == [f"http://pki.certdesk.example.com/pki/{root}.crt"]
 
 
 @pytest.mark.parametrize("name", [hierarchy.TLS_OCSP, hierarchy.CLIENT_OCSP])
@@ -124,7 +124,7 @@ def test_keys_are_encrypted_and_load_only_with_the_passphrase(created: Hierarchy
 
 
 def test_loader_rejects_a_key_from_another_certificate(created: Hierarchy) -> None:
-    mixed = CaMaterial("mixed", created.get("tls-ca").cert_pem, created.get("client-ca").key_pem)
+    mixed = CaMaterial("mixed", created.get("server-ca").cert_pem, created.get("login-ca").key_pem)
     with pytest.raises(ValueError, match="does not match"):
         load_signer(mixed, PASSPHRASE)
 

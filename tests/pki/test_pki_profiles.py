@@ -116,7 +116,7 @@ def test_server_certificate_profile(
     policy: x509.ObjectIdentifier,
     expected_subject: dict[str, list[str]] | None,
 ) -> None:
-    issuer = cas["tls-ca"]
+    issuer = cas["server-ca"]
     cert = issue_server_certificate(csr, subject, issuer, URL, NOW, catalog_days=365)
     ext = cert.extensions
 
@@ -146,14 +146,14 @@ def test_server_certificate_profile(
     with pytest.raises(x509.ExtensionNotFound):  # BR 7.1.2.7.6: NOT RECOMMENDED, pkilint warns
         ext.get_extension_for_class(x509.SubjectKeyIdentifier)
     crl_dp = ext.get_extension_for_class(x509.CRLDistributionPoints).value
-    assert crl_dp[0].full_name[0].value == "http://certdesk.example.com/crl/tls-ca.crl"
+    assert crl_dp[0].full_name[0].value == "http://certdesk.example.com/pki/server-ca.crl"
     aia = {
         d.access_method: d.access_location.value
         for d in ext.get_extension_for_class(x509.AuthorityInformationAccess).value
     }
     assert aia == {
         AuthorityInformationAccessOID.OCSP: "http://certdesk.example.com/ocsp",
-        AuthorityInformationAccessOID.CA_ISSUERS: "http://certdesk.example.com/ca/tls-ca.cer",
+        AuthorityInformationAccessOID.CA_ISSUERS: "http://certdesk.example.com/pki/server-ca.crt",
     }
     # 2026-05-01 is in the 200-day period: 365 catalog days become 199.
     assert cert.not_valid_before_utc == NOW.replace(microsecond=0)
@@ -162,7 +162,7 @@ def test_server_certificate_profile(
 
 def test_ev_refuses_wildcards_before_linting(cas: dict[str, CaSigner]) -> None:
     with pytest.raises(CsrError) as info:
-        issue_server_certificate(EC_CSR, EV, cas["tls-ca"], URL, NOW, 90)
+        issue_server_certificate(EC_CSR, EV, cas["server-ca"], URL, NOW, 90)
     assert info.value.field == "dns_names"
     assert "*.cdn.shop.de" in info.value.message
 
@@ -186,7 +186,7 @@ def test_ev_subject_needs_registration_details() -> None:
 
 
 def test_serials_differ(cas: dict[str, CaSigner]) -> None:
-    serials = {issue_server_certificate(EC_CSR, OV, cas["tls-ca"], URL, NOW, 90).serial_number for _ in range(5)}
+    serials = {issue_server_certificate(EC_CSR, OV, cas["server-ca"], URL, NOW, 90).serial_number for _ in range(5)}
     assert len(serials) == 5
 
 
@@ -199,7 +199,7 @@ def test_linted_tbs_is_the_issued_tbs(cas: dict[str, CaSigner], monkeypatch: pyt
         return real_lint(der, profile)
 
     monkeypatch.setattr(lint, "lint_certificate", recording_lint)
-    issuer = cas["tls-ca"]
+    issuer = cas["server-ca"]
     cert = issue_server_certificate(EC_CSR, OV, issuer, URL, NOW, 90)
     assert len(seen) == 1
     linted = x509.load_der_x509_certificate(seen[0])
@@ -211,7 +211,7 @@ def test_linted_tbs_is_the_issued_tbs(cas: dict[str, CaSigner], monkeypatch: pyt
 
 
 def test_lint_findings_block_issuance(cas: dict[str, CaSigner]) -> None:
-    issuer = cas["tls-ca"]
+    issuer = cas["server-ca"]
     good = issue_server_certificate(EC_CSR, OV, issuer, URL, NOW, 90)
     # Same certificate, but valid for 398 days although issued in the 200-day period.
     builder = x509.CertificateBuilder(
@@ -229,7 +229,7 @@ def test_lint_findings_block_issuance(cas: dict[str, CaSigner]) -> None:
 
 
 def test_wrong_profile_is_caught_by_lint(cas: dict[str, CaSigner]) -> None:
-    cert = issue_server_certificate(EC_CSR, OV, cas["tls-ca"], URL, NOW, 90)
+    cert = issue_server_certificate(EC_CSR, OV, cas["server-ca"], URL, NOW, 90)
     findings = lint_certificate(cert.public_bytes(Encoding.DER), LintProfile.EV)
     assert findings and all(f.severity in {"FATAL", "ERROR", "WARNING"} for f in findings)
 
@@ -242,7 +242,7 @@ def test_validators_are_built_once() -> None:
 def test_login_certificate(cas: dict[str, CaSigner], key_type: str, key_class: type) -> None:
     key = generate_login_key(key_type)
     assert isinstance(key, key_class)
-    issuer = cas["client-ca"]
+    issuer = cas["login-ca"]
     cert = issue_login_certificate("Jane Doe (jdoe)", key, issuer, URL, NOW)
     cert.verify_directly_issued_by(issuer.certificate)
     assert lint_certificate(cert.public_bytes(Encoding.DER), LintProfile.PKIX) == []
@@ -252,14 +252,14 @@ def test_login_certificate(cas: dict[str, CaSigner], key_type: str, key_class: t
     ]
     assert cert.public_key() == key.public_key()
     crl_dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    assert crl_dp[0].full_name[0].value == "http://certdesk.example.com/crl/client-ca.crl"
+    assert crl_dp[0].full_name[0].value == "http://certdesk.example.com/pki/login-ca.crl"
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=365, seconds=-1)
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 65])
 def test_login_certificate_name_limits(cas: dict[str, CaSigner], name: str) -> None:
     with pytest.raises(ValueError, match="1-64 characters"):
-        issue_login_certificate(name, generate_login_key(), cas["client-ca"], URL, NOW)
+        issue_login_certificate(name, generate_login_key(), cas["login-ca"], URL, NOW)
 
 
 def test_unknown_login_key_type() -> None:
@@ -275,7 +275,7 @@ PBE_3DES_OID = bytes.fromhex("060a2a864886f70d010c0103")
 @pytest.mark.parametrize("password", ["s3cret download", b"bytes-password"])
 def test_pkcs12_round_trip(cas: dict[str, CaSigner], password: str | bytes) -> None:
     key = generate_login_key()
-    issuer = cas["client-ca"]
+    issuer = cas["login-ca"]
     cert = issue_login_certificate("jdoe", key, issuer, URL, NOW)
     data = to_pkcs12(cert, key, [issuer.certificate, cas["client-root"].certificate], password)
 
@@ -298,6 +298,6 @@ def test_pkcs12_round_trip(cas: dict[str, CaSigner], password: str | bytes) -> N
 
 def test_pkcs12_requires_a_password(cas: dict[str, CaSigner]) -> None:
     key = generate_login_key()
-    cert = issue_login_certificate("jdoe", key, cas["client-ca"], URL, NOW)
+    cert = issue_login_certificate("jdoe", key, cas["login-ca"], URL, NOW)
     with pytest.raises(ValueError, match="password"):
         to_pkcs12(cert, key, [], "")
