@@ -13,13 +13,21 @@ from temporalio.worker import Worker
 from activities.accounts import AccountActivities
 from activities.context import ActivityContext
 from activities.mail import MailActivities
+from activities.pki import PkiActivities
 from domain.settings import Settings, load_settings
 from workflows.registry import WORKFLOWS
 
 
 def activities_for(ctx: ActivityContext) -> list:
-    accounts, mail = AccountActivities(ctx), MailActivities(ctx)
-    return [accounts.expire_initial_password, mail.send_email]
+    accounts, mail, pki = AccountActivities(ctx), MailActivities(ctx), PkiActivities(ctx)
+    return [
+        accounts.expire_initial_password,
+        mail.send_email,
+        pki.issue_server_certificate,
+        pki.issue_login_certificate,
+        pki.revoke_certificate,
+        pki.publish_crls,
+    ]
 
 
 def build_worker(client: Client, settings: Settings) -> Worker:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
 
+from api import pki
 from api.i18n import language_of, translator
 from certdesk import mailbox
 from certdesk.temporal import connect, worker_polling
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
     app.state.temporal = TemporalHandle(settings)
+
+    app.include_router(pki.router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

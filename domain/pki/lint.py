@@ -8,8 +8,11 @@ byte-identical TBS data, which we assert rather than trust.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -30,6 +33,28 @@ CaPrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 # The cached validators are shared; pkilint does not promise they are thread-safe, and a
 # lint takes milliseconds, so serialising them is the cheap way to be safe under threads.
 _VALIDATE_LOCK = threading.Lock()
+
+
+# Findings a development stack may tolerate: its public URL (e.g. http://127.0.0.1:8000) is
+# an internal name, which the BRs rightly forbid in CRL/AIA URLs. Only these codes, and only
+# when the finding names the tolerated host; production never sets a tolerated host.
+_URL_HOST_CODES = frozenset({"cabf.internal_domain_name", "pkix.invalid_uri_syntax"})
+_tolerated_host: contextvars.ContextVar[str | None] = contextvars.ContextVar("tolerated_host", default=None)
+
+
+@contextlib.contextmanager
+def tolerating_url_host(host: str | None) -> Iterator[None]:
+    """Within this block, findings about ``host`` in URLs do not refuse issuance (development only)."""
+    token = _tolerated_host.set(host)
+    try:
+        yield
+    finally:
+        _tolerated_host.reset(token)
+
+
+def _tolerated(finding: Finding) -> bool:
+    host = _tolerated_host.get()
+    return bool(host) and finding.code in _URL_HOST_CODES and f"{host}" in (finding.message or "")
 
 
 class LintProfile(enum.Enum):
@@ -94,12 +119,13 @@ def _crl_validator(is_arl: bool) -> Any:
 
 
 def _findings(results: Any, min_severity: ValidationFindingSeverity) -> list[Finding]:
-    return [
+    found = [
         Finding(fd.finding.code, fd.finding.severity.name, fd.message)
         for result in results
         for fd in result.finding_descriptions
         if fd.finding.severity <= min_severity  # lower value = more severe
     ]
+    return [f for f in found if not _tolerated(f)]
 
 
 def lint_certificate(
@@ -182,3 +208,68 @@ def sign_linted_crl(
     if sample is None and issued.tbs_certlist_bytes != linted.tbs_certlist_bytes:
         raise LintError(["tbs_mismatch: the issued CRL differs from the linted one"])
     return issued
+
+
+@cache
+def _ocsp_response_validator() -> Any:
+    """pkilint's RFC 6960 response checks plus the BR 4.9.10 validity interval for subscriber responses."""
+    # Imported here so this addition leaves the module header alone.
+    import operator
+    from datetime import timedelta
+
+    from pkilint import document, validation
+    from pkilint.pkix import ocsp, time
+
+    br_validity = time.ValidityPeriodThresholdsValidator(
+        path_re=document.get_re_for_path_glob(
+            "oCSPResponse.responseBytes.response.basicOCSPResponse.tbsResponseData.responses.*.thisUpdate"
+        ),
+        predicate=lambda n: "nextUpdate" in n.parent.children,
+        end_validity_node_retriever=lambda n: n.navigate("^.nextUpdate"),
+        inclusive_second=True,  # BR 4.9.10: "the difference ... inclusive"
+        validity_period_thresholds=[
+            (
+                operator.ge,
+                timedelta(hours=8),
+                validation.ValidationFinding(ValidationFindingSeverity.ERROR, "cabf.ocsp_validity_below_8_hours"),
+            ),
+            (
+                operator.le,
+                timedelta(days=10),
+                validation.ValidationFinding(ValidationFindingSeverity.ERROR, "cabf.ocsp_validity_exceeds_10_days"),
+            ),
+        ],
+    )
+    return ocsp.create_pkix_ocsp_response_validator_container(
+        [
+            ocsp.create_response_decoder(),
+            pkix.create_attribute_decoder(name.ATTRIBUTE_TYPE_MAPPINGS),
+            pkix.create_extension_decoder(extension.EXTENSION_MAPPINGS),
+        ],
+        [br_validity],
+    )
+
+
+def lint_ocsp_response(
+    der: bytes,
+    min_severity: ValidationFindingSeverity = ValidationFindingSeverity.WARNING,
+    responder_profile: LintProfile | None = LintProfile.OCSP_RESPONDER,
+) -> list[Finding]:
+    """pkilint findings for a DER OCSP response (what `lint_ocsp_response` reports, plus BR 4.9.10).
+
+    Embedded certificates (the delegated responder's) are linted too, with `responder_profile`
+    (BR 7.1.2.8); pass None to skip that.  Findings on them carry a "certs[i]: " code prefix.
+    """
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    document_ = loader.load_der_ocsp_response(der, "ocsp_response")
+    with _VALIDATE_LOCK:
+        results = _ocsp_response_validator().validate(document_.root)
+    findings = _findings(results, min_severity)
+    if responder_profile is not None:
+        response = x509_ocsp.load_der_ocsp_response(der)
+        if response.response_status == x509_ocsp.OCSPResponseStatus.SUCCESSFUL:
+            for i, cert in enumerate(response.certificates):
+                for f in lint_certificate(cert.public_bytes(Encoding.DER), responder_profile, min_severity):
+                    findings.append(Finding(f"certs[{i}]: {f.code}", f.severity, f.message))
+    return findings

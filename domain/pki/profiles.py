@@ -106,13 +106,14 @@ def _end_entity_builder(
     not_after: datetime,
     eku: ObjectIdentifier,
     tls_server: bool,
+    serial: int | None = None,
 ) -> x509.CertificateBuilder:
     builder = (
         x509.CertificateBuilder(
             issuer_name=issuer.certificate.subject,
             subject_name=subject,
             public_key=public_key,
-            serial_number=random_serial(),
+            serial_number=serial or random_serial(),
             not_valid_before=not_before,
             not_valid_after=not_after,
         )
@@ -137,6 +138,7 @@ def issue_server_certificate(
     public_url: str,
     not_before: datetime,
     catalog_days: int,
+    serial: int | None = None,
 ) -> x509.Certificate:
     """OV or EV (by the subject's type) server certificate per BR 7.1.2.7, linted before signing.
 
@@ -160,6 +162,7 @@ def issue_server_certificate(
             server_validity(not_before, catalog_days),
             ExtendedKeyUsageOID.SERVER_AUTH,
             True,
+            serial,
         )
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in csr.dns_names]), critical=False)
         .add_extension(
@@ -186,6 +189,7 @@ def issue_login_certificate(
     public_url: str,
     not_before: datetime,
     days: int = LOGIN_DAYS,
+    serial: int | None = None,
 ) -> x509.Certificate:
     """Client-authentication certificate whose subject CN is the user's certificate name."""
     if not certificate_name.strip() or len(certificate_name) > 64:
@@ -200,6 +204,7 @@ def issue_login_certificate(
         not_before + timedelta(days=days) - timedelta(seconds=1),
         ExtendedKeyUsageOID.CLIENT_AUTH,
         False,
+        serial,
     )
     return sign_linted(builder, issuer.private_key, LintProfile.PKIX)
 
