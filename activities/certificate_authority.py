@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.ocsp import OCSPResponseStatus
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -25,6 +26,7 @@ from activities import audit
 from domain.db import session_scope
 from domain.models import CaRecord, CertificateRecord, CrlRecord, OcspResponseRecord, utcnow
 from domain.pki import crl as crl_builder
+from domain.pki import ocsp
 from domain.pki.csr import parse_csr
 from domain.pki.errors import LintError
 from domain.pki.extensions import random_serial
@@ -58,6 +60,7 @@ HIERARCHY = (TLS_ROOT, TLS_CA, TLS_OCSP, CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP)
 CRL_ISSUERS = (TLS_ROOT, TLS_CA, CLIENT_ROOT, CLIENT_CA)  # roots publish an ARL for their issuing CA
 ROOT_OF = {TLS_CA: TLS_ROOT, CLIENT_CA: CLIENT_ROOT}
 RESPONDER_OF = {TLS_CA: TLS_OCSP, CLIENT_CA: CLIENT_OCSP}
+OCSP_VALIDITY = ocsp.DEFAULT_VALIDITY
 REASONS = {r.value: r for r in crl_builder.SUBSCRIBER_REASONS} | {"unspecified": x509.ReasonFlags.unspecified}
 
 
@@ -339,3 +342,49 @@ def latest_crl(engine: Engine, issuer: str) -> CrlRecord | None:
     with session_scope(engine) as s:
         return s.exec(select(CrlRecord).where(CrlRecord.issuer == issuer)
                       .order_by(CrlRecord.number.desc())).first()  # type: ignore[union-attr]
+
+
+# --- OCSP ---------------------------------------------------------------------------------
+
+def _status_of(engine: Engine, issuer: str, serial: str) -> ocsp.CertStatus:
+    with session_scope(engine) as s:
+        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == issuer,
+                                                     CertificateRecord.serial == serial)).first()
+    if row is None or row.state == "reserved":
+        return ocsp.CertStatus.unknown()  # never issued: never "good" (BR 4.9.10)
+    if row.state == "revoked":
+        return ocsp.CertStatus.revoked(row.revoked_at or utcnow(), REASONS.get(row.revocation_reason or ""))
+    return ocsp.CertStatus.good()
+
+
+def ocsp_answer(engine: Engine, settings: Settings, request_der: bytes, now: datetime | None = None) -> bytes:
+    """The DER OCSPResponse for a request: good / revoked / unknown, or an error status.
+
+    Responses to requests without a nonce are cached and reused until half their validity has
+    passed (or the certificate's status changes); a nonce must be echoed, so those are fresh.
+    """
+    try:
+        query = ocsp.parse_request(request_der)
+    except ocsp.OcspMalformed:
+        return ocsp.build_error(OCSPResponseStatus.MALFORMED_REQUEST)
+    issuer = next((name for name in RESPONDER_OF
+                   if (cert := ca_certificate(engine, name)) is not None and ocsp.is_for_issuer(query, cert)), None)
+    if issuer is None:
+        return ocsp.build_error(OCSPResponseStatus.UNAUTHORIZED)
+    now = (now or utcnow()).replace(microsecond=0)
+    serial = format(query.serial, "x")
+    if query.nonce is None:
+        with session_scope(engine) as s:
+            cached = s.get(OcspResponseRecord, (issuer, serial))
+            if cached is not None and cached.refresh_after > now and cached.produced_at <= now:
+                return cached.der
+    status = _status_of(engine, issuer, serial)
+    der = ocsp.build_response(query, status, signer(engine, settings, issuer).certificate,
+                              signer(engine, settings, RESPONDER_OF[issuer]), now, OCSP_VALIDITY)
+    if query.nonce is None:
+        with session_scope(engine) as s:
+            row = s.get(OcspResponseRecord, (issuer, serial)) or OcspResponseRecord(issuer=issuer, serial=serial)
+            row.status, row.der, row.produced_at = status.status.name.lower(), der, now
+            row.refresh_after = now + OCSP_VALIDITY / 2
+            s.add(row)
+    return der

@@ -7,6 +7,7 @@ microseconds; the key id in front finds the row without a scan.
 
 import hashlib
 import hmac
+import math
 import secrets
 import string
 
@@ -38,6 +39,19 @@ def needs_rehash(password_hash: str) -> bool:
 
 def new_initial_password(length: int = 16) -> str:
     return "".join(secrets.choice(_READABLE) for _ in range(length))
+
+
+def new_download_password() -> str:
+    """A PKCS#12 download password of at least 112 bits (P-4), read off a screen and typed once.
+
+    Four groups of five readable characters: 20 * log2(57) = 116.7 bits.
+    """
+    groups = ("".join(secrets.choice(_READABLE) for _ in range(5)) for _ in range(4))
+    return "-".join(groups)
+
+
+def secret_bits(length: int, alphabet_size: int = len(_READABLE)) -> float:
+    return length * math.log2(alphabet_size)
 
 
 def new_access_key() -> str:

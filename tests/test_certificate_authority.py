@@ -57,6 +57,12 @@ def test_hierarchy_is_created_once_with_encrypted_keys(ready: tuple[Engine, Sett
         assert "ENCRYPTED" in row.key_pem
         with pytest.raises((TypeError, ValueError)):
             serialization.load_pem_private_key(row.key_pem.encode(), password=None)
+    der = {n: ca.ca_certificate(engine, n).public_bytes(Encoding.DER) for n in ca.HIERARCHY}
+    for name, profile in [("tls-root", LintProfile.ROOT_CA), ("server-ca", LintProfile.TLS_ISSUING_CA),
+                          ("server-ocsp", LintProfile.OCSP_RESPONDER),
+                          ("client-root", LintProfile.ROOT_CA), ("login-ca", LintProfile.NON_TLS_CA),
+                          ("login-ocsp", LintProfile.PKIX)]:
+        assert lint_certificate(der[name], profile) == [], (name, profile)
     described = {d.name: d for d in ca.describe_hierarchy(engine)}
     assert described["server-ca"].issuer == described["tls-root"].subject
     assert described["login-ca"].issuer == described["client-root"].subject
@@ -225,3 +231,29 @@ def test_crl_numbers_strictly_increase_and_roots_publish_arls(ready: tuple[Engin
     assert numbers == [2, 3, 4]
     arl = ca.latest_crl(engine, "tls-root")
     assert arl is not None and lint_crl(arl.der, is_arl=True) == []
+
+
+def test_login_pkcs12_uses_pbes2_aes256_pbkdf2_and_a_sha256_mac(
+    ready: tuple[Engine, Settings], tmp_path: Path
+) -> None:
+    from domain.credentials import new_download_password
+    from domain.pki.profiles import to_pkcs12
+
+    engine, settings = ready
+    issued = ca.issue_login(engine, settings, "enrollment:p12", "Suzuki Hanako", "tenant:1")
+    with session_scope(engine) as s:
+        row = s.exec(select(CertificateRecord).where(CertificateRecord.request_key == "enrollment:p12")).one()
+    key = serialization.load_pem_private_key(row.private_key_pem.encode(), password=ca.passphrase(settings).encode())
+    password = new_download_password()
+    chain = [ca.ca_certificate(engine, "login-ca")]
+    bundle = tmp_path / "login.p12"
+    bundle.write_bytes(to_pkcs12(x509.load_pem_x509_certificate(issued.pem.encode()), key, chain, password))
+    out = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", str(bundle), "-passin", f"pass:{password}"],
+                         capture_output=True, text=True)
+    info = out.stdout + out.stderr
+    assert out.returncode == 0, info
+    assert "MAC: sha256" in info  # the MAC key derivation keeps its default count (2048)
+    assert "PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in info
+    wrong = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", str(bundle), "-passin", "pass:wrong"],
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0

@@ -32,3 +32,11 @@ def test_api_keys_split_and_match() -> None:
 @pytest.mark.parametrize("bad", ["", "cdk", "cdk__x", "xyz_a_b", "cdk_abc_"])
 def test_malformed_api_keys_are_refused(bad: str) -> None:
     assert credentials.split_api_key(bad) is None
+
+
+def test_download_passwords_carry_at_least_112_bits() -> None:
+    pw = credentials.new_download_password()
+    groups = pw.split("-")
+    assert len(groups) == 4 and all(len(g) == 5 for g in groups)
+    assert credentials.secret_bits(20) >= 112
+    assert len({credentials.new_download_password() for _ in range(100)}) == 100

@@ -61,6 +61,8 @@ class LintProfile(enum.Enum):
     """What a certificate is meant to be; selects the pkilint rule set."""
 
     ROOT_CA = CertificateType.ROOT_CA
+    # Operated by the root's owner, so an internal (affiliated) CA in BR 7.1.2.10.5 terms:
+    # anyPolicy lets it issue OV and EV; the external profile would forbid that.
     TLS_ISSUING_CA = CertificateType.INTERNAL_UNCONSTRAINED_TLS_CA
     NON_TLS_CA = CertificateType.NON_TLS_CA  # client-auth issuing CA
     OCSP_RESPONDER = CertificateType.OCSP_RESPONDER
