@@ -6,22 +6,34 @@ Run alone with ``python worker.py`` (production, compose) or inside ``certdesk u
 import asyncio
 import concurrent.futures
 import logging
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.accounts import AccountActivities
+from activities.accounts import AccountActivities, PasswordResetActivities
+from activities.calendar import business_deadlines
 from activities.context import ActivityContext
 from activities.mail import MailActivities
 from activities.pki import PkiActivities
+from activities.tasks import TaskActivities
 from domain.settings import Settings, load_settings
 from workflows.registry import WORKFLOWS
 
 
 def activities_for(ctx: ActivityContext) -> list:
     accounts, mail, pki = AccountActivities(ctx), MailActivities(ctx), PkiActivities(ctx)
+    resets, tasks = PasswordResetActivities(ctx), TaskActivities(ctx)
     return [
+        business_deadlines,
         accounts.expire_initial_password,
+        resets.reset_customer_password,
+        resets.notify_password_reset_rejected,
+        tasks.open_task,
+        tasks.record_task_outcome,
+        tasks.remind_task,
+        tasks.escalate_task,
         mail.send_email,
         pki.issue_server_certificate,
         pki.issue_login_certificate,
@@ -30,7 +42,15 @@ def activities_for(ctx: ActivityContext) -> list:
     ]
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox; ``holidays`` (imported by domain modules that workflows import for
+    their types) is passed through so the sandbox does not re-import it."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("holidays", "dateutil")
+    )
+
+
+def build_worker(client: Client, settings: Settings, **options: Any) -> Worker:
     ctx = ActivityContext.from_settings(settings)
     # Activities are synchronous (database, SMTP): they run in threads.
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=16)
@@ -38,9 +58,11 @@ def build_worker(client: Client, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=activities_for(ctx),
         activity_executor=executor,
         max_concurrent_activities=16,
+        **options,
     )
 
 

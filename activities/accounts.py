@@ -1,15 +1,19 @@
 """Customer account side effects driven by workflows."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import audit
 from activities.context import ActivityContext
+from activities.mail import MailActivities, MailRequest
+from domain import credentials
 from domain.db import session_scope
-from domain.models import Customer
+from domain.models import Customer, SentEmail
 
 
 @dataclass
@@ -52,3 +56,76 @@ class AccountActivities:
                           if expires_at else "")
             return ExpiryResult(expired=True, email=customer.email, access_key=customer.access_key,
                                 organization=customer.organization, expired_on=expired_on)
+
+
+@dataclass
+class PasswordResetRef:
+    customer_id: int
+    reset_key: str  # the reset's workflow id and run: one new password per reset, ever
+    expires_at: str  # ISO-8601, from the workflow's clock: when the new initial password expires
+    language: str = "ja"
+
+
+@dataclass
+class NewInitialPassword:
+    password_version: int
+    expires_at: str  # ISO-8601
+
+
+class PasswordResetActivities:
+    """A reset: a new initial password that only the customer's mailbox ever sees."""
+
+    def __init__(self, ctx: ActivityContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="reset_customer_password")
+    def reset_customer_password(self, ref: PasswordResetRef) -> NewInitialPassword:
+        """Sets a new initial password, clears the lock and mails the password.
+
+        Idempotent on ``reset_key``: once the mail is out, a retry returns the same version.
+        If an earlier attempt stored a password but crashed before mailing it, nobody has
+        seen that password, so the retry makes another one and mails that.
+        """
+        key = f"password-reset:{ref.reset_key}"
+        with session_scope(self.ctx.engine) as s:
+            sent = s.exec(select(SentEmail).where(SentEmail.business_key == key, SentEmail.state == "sent")).first()
+            customer = s.get(Customer, ref.customer_id)
+            if customer is None:
+                raise ApplicationError("the customer no longer exists", non_retryable=True)
+            if sent is not None:
+                return NewInitialPassword(customer.password_version, _iso(customer.password_expires_at))
+        password = credentials.new_initial_password()
+        with session_scope(self.ctx.engine) as s:
+            customer = s.exec(select(Customer).where(Customer.id == ref.customer_id).with_for_update()).one()
+            customer.password_hash = credentials.hash_password(password)
+            customer.password_is_initial, customer.password_expired = True, False
+            customer.password_version += 1
+            customer.password_expires_at = datetime.fromisoformat(ref.expires_at)
+            customer.failed_logins, customer.locked_at = 0, None
+            s.add(customer)
+            audit.record(s, "workflow", "customer.password_reset", f"customer:{customer.id}",
+                         password_version=customer.password_version, reset=ref.reset_key)
+            result = NewInitialPassword(customer.password_version, _iso(customer.password_expires_at))
+            email, org, access_key = customer.email, customer.organization, customer.access_key
+        zone = ZoneInfo(self.ctx.settings.timezone)
+        MailActivities(self.ctx).send_email(MailRequest(
+            business_key=key, recipient=email, template="password_reset_done", language=ref.language,
+            context={"organization": org, "access_key": access_key, "initial_password": password,
+                     "expires_on": datetime.fromisoformat(result.expires_at).astimezone(zone).date().isoformat()}))
+        return result
+
+    @activity.defn(name="notify_password_reset_rejected")
+    def notify_password_reset_rejected(self, ref: PasswordResetRef, note: str) -> None:
+        with session_scope(self.ctx.engine) as s:
+            customer = s.get(Customer, ref.customer_id)
+            if customer is None:
+                return
+            email, org, access_key = customer.email, customer.organization, customer.access_key
+        MailActivities(self.ctx).send_email(MailRequest(
+            business_key=f"password-reset-rejected:{ref.reset_key}", recipient=email,
+            template="password_reset_rejected", language=ref.language,
+            context={"organization": org, "access_key": access_key, "note": note}))
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""

@@ -75,18 +75,22 @@ def create_customer(engine: Engine, organization: str, email: str, initial_passw
     raise AccountError("could not find a free access key; try again")
 
 
-def create_staff(engine: Engine, username: str, role: str, password: str | None = None) -> str:
+def create_staff(engine: Engine, username: str, role: str, password: str | None = None,
+                 email: str | None = None) -> str:
     username = username.strip()
     if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise AccountError("username must be 1 to 64 letters, digits, '.', '-' or '_'")
     if role not in STAFF_ROLES:
         raise AccountError(f"role must be one of {', '.join(STAFF_ROLES)}")
+    if email is not None and not _email_ok(email):
+        raise AccountError(f"{email!r} is not an email address")
     if password is not None and not 12 <= len(password) <= 128:
         raise AccountError("password must be 12 to 128 characters")
     password = password or credentials.new_initial_password(20)
     try:
         with session_scope(engine) as s:
-            staff = StaffUser(username=username, role=role, password_hash=credentials.hash_password(password))
+            staff = StaffUser(username=username, role=role, email=email,
+                              password_hash=credentials.hash_password(password))
             s.add(staff)
             s.flush()
             audit.record(s, OPERATOR, "staff.created", f"staff:{staff.id}", username=username, role=role)

@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("username")
     sc.add_argument("--role", required=True, choices=accounts.STAFF_ROLES)
     sc.add_argument("--password", help="use this password (12-128 characters) instead of a random one")
+    sc.add_argument("--email", help="where task reminders and escalations are mailed")
     sc.add_argument("--json", action="store_true")
     return p
 
@@ -143,7 +144,7 @@ def run(argv: list[str] | None = None) -> int:
         elif args.command == "ca":
             return _ca_show(engine, settings, args.json)
         elif args.command == "staff":
-            password = accounts.create_staff(engine, args.username, args.role, args.password)
+            password = accounts.create_staff(engine, args.username, args.role, args.password, args.email)
             shown = password if args.password is None else "(as given)"
             _emit(args.json, {"username": args.username, "password": password},
                   f"staff user {args.username!r} ({args.role}) created\npassword: {shown}")

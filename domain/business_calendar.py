@@ -147,3 +147,28 @@ class BusinessCalendar:
             return start <= md <= end
         # Wraps around the new year: Dec 29 .. Dec 31 or Jan 1 .. Jan 3.
         return md >= start or md <= end
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """The calendar as plain strings, small enough to travel in a workflow's input."""
+
+    timezone: str = "Asia/Tokyo"
+    closure: str = "12-29/01-03"  # MM-DD/MM-DD, or "" for none
+    hours: str = "09:00-18:00"
+
+    def to_calendar(self) -> BusinessCalendar:
+        try:
+            closure = None
+            if self.closure:
+                start, end = (tuple(int(x) for x in part.split("-")) for part in self.closure.split("/"))
+                closure = ((start[0], start[1]), (end[0], end[1]))
+            opens, closes = (time.fromisoformat(x) for x in self.hours.split("-"))
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"bad business calendar {self!r}: {exc}") from None
+        return _calendar(self.timezone, closure, opens, closes)
+
+
+@lru_cache(maxsize=16)
+def _calendar(timezone: str, closure: tuple[MonthDay, MonthDay] | None, opens: time, closes: time) -> BusinessCalendar:
+    return BusinessCalendar(timezone, closure, opens, closes)

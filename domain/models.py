@@ -69,9 +69,47 @@ class StaffUser(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
     role: str = Field(max_length=20)
+    email: str | None = Field(default=None, max_length=254)  # reminders and escalations
     password_hash: str = Field(max_length=200)
     failed_logins: int = 0
     locked_at: datetime | None = ts()
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class StaffSession(SQLModel, table=True):
+    """A staff login: browser cookie or API bearer token. Only a digest of the token is stored."""
+
+    __tablename__ = "staff_session"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    last_seen_at: datetime = ts(nullable=False, default_factory=utcnow)
+    expires_at: datetime = ts(nullable=False)
+
+
+class Task(SQLModel, table=True):
+    """A human step of some workflow (T-1). The owning workflow decides; this row is what staff see."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The workflow's own key for this step, so a retried open_task finds the row it made.
+    task_key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=40, index=True)
+    title: str = Field(max_length=300)
+    subject: str = Field(max_length=200, index=True)  # e.g. customer:12, application:A-1, certificate:ab12
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    workflow_id: str = Field(max_length=200, index=True)
+    state: str = Field(default="open", max_length=10, index=True)  # open | claimed | done
+    assignee: str | None = Field(default=None, max_length=64, index=True)
+    due_at: datetime = ts(nullable=False, index=True)
+    remind_at: datetime | None = ts()
+    reminded_at: datetime | None = ts()
+    escalated_at: datetime | None = ts()
+    outcome: str | None = Field(default=None, max_length=40)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    completed_by: str | None = Field(default=None, max_length=64)
+    completed_at: datetime | None = ts()
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 

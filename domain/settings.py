@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.business_calendar import CalendarSpec
 from domain.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     ca_passphrase: SecretStr | None = None
     language: str = Field("ja", pattern="^(ja|en)$")
     timezone: str = "Asia/Tokyo"
+    business_closure: str = Field("12-29/01-03", pattern=r"^(\d\d-\d\d/\d\d-\d\d)?$")
+    business_hours: str = Field("09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    support_email: str = "support@certdesk.localhost"
     production: bool = False
 
     # Policies, with the seeds' values as defaults.
@@ -78,13 +82,23 @@ class Settings(BaseSettings):
         return self.smtp_host is None
 
 
+def calendar_spec(settings: Settings) -> CalendarSpec:
+    return CalendarSpec(settings.timezone, settings.business_closure, settings.business_hours)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment; a value that does not parse names its variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+    try:
+        calendar_spec(settings).to_calendar()
+    except ValueError as exc:
+        raise SettingsError(f"invalid configuration: CERTDESK_TIMEZONE / CERTDESK_BUSINESS_CLOSURE / "
+                            f"CERTDESK_BUSINESS_HOURS: {exc}") from None
+    return settings

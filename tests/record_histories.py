@@ -72,7 +72,46 @@ async def record_crl_publication(env: WorkflowEnvironment, tmp: Path) -> None:
         (HISTORIES / "CrlPublication.json").write_text((await handle.fetch_history()).to_json())
 
 
-RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication}
+async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
+    from certdesk import accounts, mailbox
+    from domain.db import make_engine, migrate
+    from domain.settings import Settings
+    from tests.conftest import free_port
+    from worker import build_worker
+    from workflows.human_task import TaskDecision
+    from workflows.password_reset import PasswordReset, PasswordResetInput
+
+    port = free_port()
+    sink = mailbox.start_sink(tmp / "mailbox", "127.0.0.1", port)
+    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'reset.db'}", smtp_host="127.0.0.1",
+                        smtp_port=port, task_queue="record-reset")
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    try:
+        async with build_worker(env.client, settings):
+            for name, outcome, note in (("reset", "reset", ""), ("reject", "reject", "identity not confirmed")):
+                new = accounts.create_customer(engine, "記録株式会社", "rec@example.com", timedelta(days=30),
+                                               now=await env.get_current_time())
+                handle = await env.client.start_workflow(
+                    PasswordReset.run, PasswordResetInput(new.id, new.access_key, "記録株式会社", "customer"),
+                    id=f"password-reset-{new.id}", task_queue=settings.task_queue)
+                while not (open_tasks := await handle.query(PasswordReset.open_tasks)):
+                    await asyncio.sleep(0.05)
+                await env.sleep(timedelta(days=4))  # reminded and escalated
+                await handle.execute_update(PasswordReset.complete_task,
+                                            TaskDecision(open_tasks[0], outcome, note, "staff:rec", "support"))
+                with env.auto_time_skipping_disabled():
+                    await handle.result()
+                history = await handle.fetch_history()
+                (HISTORIES / f"PasswordReset-{name}.json").write_text(history.to_json())
+                if outcome == "reset":  # the new password's expiry timer is not part of this recording
+                    await env.client.get_workflow_handle(f"initial-password-{new.id}-v2").terminate()
+    finally:
+        sink.stop()
+
+
+RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication,
+             "PasswordReset": record_password_reset}
 
 
 async def main(only: list[str]) -> None:

@@ -2,5 +2,6 @@
 
 from workflows.crl_publication import CrlPublication
 from workflows.initial_password import InitialPasswordExpiry
+from workflows.password_reset import PasswordReset
 
-WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication]
+WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset]

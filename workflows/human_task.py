@@ -1,0 +1,90 @@
+"""One mechanism for every human step (T-1..T-3), mixed into the workflows that need people.
+
+A workflow calls ``await self.human_task(request)``: a task row is opened through an activity,
+a reminder fires before the due time, an escalation when it passes, and the call returns the
+decision once a person completes the task through the ``complete_task`` update. The update's
+validator refuses, at once and with a reason, a task that is not open here, an outcome the
+kind does not allow, a role that may not decide it, or a missing note.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.tasks import TaskActivities, TaskOutcome, TaskRequest
+    from domain.tasks import TaskRefused, check_completion
+
+ACTIVITY_TIMEOUT = timedelta(minutes=2)
+
+
+@dataclass
+class TaskDecision:
+    task_id: int
+    outcome: str
+    note: str
+    actor: str  # e.g. "staff:sato"
+    role: str  # support | supervisor
+
+
+class HumanTaskWorkflow:
+    def __init__(self) -> None:
+        self._task_kinds: dict[int, str] = {}
+        self._decisions: dict[int, TaskDecision] = {}
+        self._recorded: set[int] = set()
+
+    @workflow.update
+    async def complete_task(self, decision: TaskDecision) -> str:
+        # Two updates may pass their validators in the same activation; the first one in wins.
+        if decision.task_id in self._decisions:
+            raise ApplicationError("this task has already been completed", type="not_open", non_retryable=True)
+        self._decisions[decision.task_id] = decision
+        await workflow.execute_activity_method(
+            TaskActivities.record_task_outcome,
+            TaskOutcome(decision.task_id, decision.outcome, decision.note, decision.actor),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self._recorded.add(decision.task_id)
+        return decision.outcome
+
+    @complete_task.validator
+    def _validate_completion(self, decision: TaskDecision) -> None:
+        kind = self._task_kinds.get(decision.task_id)
+        if kind is None:
+            raise ApplicationError("this task does not belong to this process, or is not open yet",
+                                   type="unknown_task", non_retryable=True)
+        state = "done" if decision.task_id in self._decisions else "open"
+        try:
+            check_completion(kind, state, decision.outcome, decision.role, decision.note)
+        except TaskRefused as refused:
+            raise ApplicationError(str(refused), type=refused.code, non_retryable=True) from None
+
+    @workflow.query
+    def open_tasks(self) -> list[int]:
+        return [t for t in self._task_kinds if t not in self._decisions]
+
+    async def human_task(self, request: TaskRequest) -> TaskDecision:
+        task_id: int = await workflow.execute_activity_method(
+            TaskActivities.open_task, request, start_to_close_timeout=ACTIVITY_TIMEOUT
+        )
+        self._task_kinds[task_id] = request.kind
+
+        def decided() -> bool:
+            return task_id in self._recorded
+
+        for moment, chase in ((request.remind_at, TaskActivities.remind_task),
+                              (request.due_at, TaskActivities.escalate_task)):
+            if moment is None:
+                continue
+            wait = datetime.fromisoformat(moment) - workflow.now()
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(decided, timeout=wait)
+                except TimeoutError:
+                    pass
+            if not decided():
+                await workflow.execute_activity_method(chase, task_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+        await workflow.wait_condition(decided)
+        return self._decisions[task_id]
