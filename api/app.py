@@ -3,21 +3,22 @@
 import asyncio
 import logging
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api import pki
-from api.i18n import language_of, translator
+from api import desk, pki, staff_auth, tasks_api
+from api.rendering import render
 from certdesk import mailbox
 from certdesk.temporal import connect, worker_polling
 from domain.db import engine_for, ping
 from domain.settings import Settings, load_settings
 
 log = logging.getLogger("certdesk.api")
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 class TemporalHandle:
@@ -35,14 +36,6 @@ class TemporalHandle:
             return self._client
 
 
-def render(request: Request, template: str, **context: object) -> HTMLResponse:
-    lang = language_of(request, request.app.state.settings.language)
-    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "t": translator(lang), **context})
-    if request.query_params.get("lang") == lang:
-        response.set_cookie("lang", lang, samesite="lax", httponly=True, max_age=365 * 86400)
-    return response
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -52,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = TemporalHandle(settings)
 
     app.include_router(pki.router)
+    app.include_router(tasks_api.router)
+    app.include_router(desk.router)
+    _install_error_handlers(app)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -80,6 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if _mailbox_enabled(settings):
         _mount_dev_mailbox(app, settings.data_dir / "mailbox")
     return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name each bad field; never echo the submitted values (they may be passwords).
+        fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+                  for e in exc.errors()]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse({"error": "invalid_input", "message": message, "fields": fields}, status_code=422)
+
+    @app.exception_handler(staff_auth.StaffLoginRequired)
+    async def to_login(request: Request, exc: staff_auth.StaffLoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/desk/login?next={quote(request.url.path)}", status_code=303)
 
 
 def _mailbox_enabled(settings: Settings) -> bool:

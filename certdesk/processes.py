@@ -54,3 +54,25 @@ async def ensure_crl_schedule(client: Client, settings: Settings) -> bool:
         return True
     except ScheduleAlreadyRunningError:
         return False
+
+
+async def start_password_reset(client: Client, settings: Settings, customer_id: int, access_key: str,
+                               organization: str, requested_by: str) -> str:
+    """Starts the customer's reset, or joins the one already open. Returns the workflow id."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from domain.settings import calendar_spec
+    from workflows.password_reset import PasswordReset, PasswordResetInput
+    from workflows.password_reset import workflow_id as reset_workflow_id
+
+    wf_id = reset_workflow_id(customer_id)
+    await client.start_workflow(
+        PasswordReset.run,
+        PasswordResetInput(customer_id, access_key, organization, requested_by,
+                           settings.password_reset_business_days, settings.initial_password_ttl.total_seconds(),
+                           calendar_spec(settings), settings.language),
+        id=wf_id, task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(CUSTOMER_KEY, f"customer:{customer_id}")]),
+    )
+    return wf_id

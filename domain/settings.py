@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     business_closure: str = Field("12-29/01-03", pattern=r"^(\d\d-\d\d/\d\d-\d\d)?$")
     business_hours: str = Field("09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
     support_email: str = "support@certdesk.localhost"
+    temporal_ui_url: str | None = None  # for links from the desk; the embedded server's UI by default
     production: bool = False
 
     # Policies, with the seeds' values as defaults.
@@ -72,6 +73,12 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_port(self) -> int:
         return self.temporal_port + 1000
+
+    @property
+    def resolved_temporal_ui_url(self) -> str | None:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://127.0.0.1:{self.temporal_ui_port}" if self.embedded_temporal else None
 
     @property
     def resolved_public_url(self) -> str:

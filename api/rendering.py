@@ -1,0 +1,19 @@
+"""Jinja2 pages in the request's language."""
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.i18n import language_of, translator
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def render(request: Request, template: str, **context: object) -> HTMLResponse:
+    lang = language_of(request, request.app.state.settings.language)
+    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "t": translator(lang), **context})
+    if request.query_params.get("lang") == lang:
+        response.set_cookie("lang", lang, samesite="lax", httponly=True, max_age=365 * 86400)
+    return response
