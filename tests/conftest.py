@@ -90,3 +90,20 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+async def local_stack(local_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[Settings]:
+    """A worker on the shared dev server for this test's task queue; yields settings pointing at it.
+
+    The dev server outlives this test's database: what the test left running is ended, since
+    workflow ids (``password-reset-{customer id}``) repeat in the next test's fresh database.
+    """
+    from worker import build_worker
+
+    settings = settings.model_copy(update={"temporal_address": local_env.client.service_client.config.target_host})
+    async with build_worker(local_env.client, settings):
+        yield settings
+    query = f"TaskQueue='{settings.task_queue}' AND ExecutionStatus='Running'"
+    async for execution in local_env.client.list_workflows(query):
+        await local_env.client.get_workflow_handle(execution.id).terminate("test finished")

@@ -9,37 +9,24 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from certdesk import accounts, mailbox
 from domain.db import session_scope
 from domain.models import AuditEvent, Customer, StaffUser, Task
 from domain.settings import Settings
-from worker import build_worker
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-async def desk(local_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings.model_copy(
-        update={"temporal_address": local_env.client.service_client.config.target_host, "login_max_failures": 3}
-    )
+async def desk(local_stack: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
     accounts.create_staff(engine, "suzuki", "support", password=PASSWORD)
     accounts.create_staff(engine, "boss", "supervisor", password=PASSWORD, email="boss@ca.example.jp")
-    app = create_app(settings)
-    async with (
-        build_worker(local_env.client, settings),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test") as http,
-    ):
+    app = create_app(local_stack.model_copy(update={"login_max_failures": 3}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://desk.test") as http:
         yield http
-    # The dev server outlives this test's database: end what this test left running, since
-    # workflow ids (password-reset-{customer id}) repeat in the next test's fresh database.
-    query = f"TaskQueue='{settings.task_queue}' AND ExecutionStatus='Running'"
-    async for execution in local_env.client.list_workflows(query):
-        await local_env.client.get_workflow_handle(execution.id).terminate("test finished")
 
 
 async def _token(http: httpx.AsyncClient, username: str) -> dict[str, str]:
