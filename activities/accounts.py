@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -13,7 +13,7 @@ from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from domain import credentials
 from domain.db import session_scope
-from domain.models import Customer, SentEmail
+from domain.models import Customer, CustomerSession, SentEmail
 
 
 @dataclass
@@ -103,6 +103,8 @@ class PasswordResetActivities:
             customer.password_expires_at = datetime.fromisoformat(ref.expires_at)
             customer.failed_logins, customer.locked_at = 0, None
             s.add(customer)
+            # Whoever held a session with the old password holds nothing now.
+            s.exec(delete(CustomerSession).where(CustomerSession.customer_id == customer.id))
             audit.record(s, "workflow", "customer.password_reset", f"customer:{customer.id}",
                          password_version=customer.password_version, reset=ref.reset_key)
             result = NewInitialPassword(customer.password_version, _iso(customer.password_expires_at))

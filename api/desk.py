@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import select
 
 from activities import tasks as task_store
-from api import staff_auth
+from api import sessions, staff_auth
 from api.rendering import render
 from api.staff_auth import StaffPrincipal, check_csrf, require_staff
 from api.tasks_api import complete_task, open_reset_for, search_audit
@@ -58,8 +58,7 @@ async def login(request: Request, username: Annotated[str, Form(max_length=64)],
         return _page(request, "desk/login.html", None, status=423 if refused.code == "locked" else 401,
                      error=str(refused), next=_safe_next(next), username=username)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(staff_auth.cookie_name(settings), token, httponly=True, secure=settings.production,
-                        samesite="strict", path="/", max_age=int(staff_auth.ABSOLUTE_TIMEOUT.total_seconds()))
+    sessions.set_cookie(response, sessions.STAFF, settings.production, token)
     return response
 
 

@@ -63,6 +63,31 @@ class Customer(SQLModel, table=True):
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 
+class CustomerSession(SQLModel, table=True):
+    """A customer login (S-1): browser cookie or API bearer token; only a digest is stored."""
+
+    __tablename__ = "customer_session"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    last_seen_at: datetime = ts(nullable=False, default_factory=utcnow)
+    expires_at: datetime = ts(nullable=False)
+
+
+class CustomerProfile(SQLModel, table=True):
+    """Saved account info (S-9): prefills applications. Shapes are validated in domain/profile.py."""
+
+    __tablename__ = "customer_profile"
+
+    customer_id: int = Field(primary_key=True, foreign_key="customer.id")
+    reseller_code: str = Field(default="", max_length=40)
+    organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    contacts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
 class StaffUser(SQLModel, table=True):
     __tablename__ = "staff_user"
 

@@ -1,0 +1,165 @@
+"""Customer login on the server certificate portal (S-1, S-11).
+
+8-digit access key + password (argon2id). An initial password must be changed before anything
+else: until then pages redirect to the change form and API calls answer 403
+``password_change_required``. Failures in a row lock the account; the way out is a reset.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import HTTPException, Request
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from activities import audit
+from api import sessions
+from api.sessions import CUSTOMER
+from api.staff_auth import DUMMY_HASH, LoginRefused
+from domain import credentials
+from domain.db import session_scope
+from domain.models import Customer, utcnow
+from domain.passwords import password_problem
+from domain.settings import Settings
+
+
+@dataclass(frozen=True)
+class CustomerPrincipal:
+    id: int
+    access_key: str
+    organization: str
+    csrf_token: str
+    via: str  # cookie | bearer
+    must_change_password: bool
+    password_expires_at: datetime | None
+
+    @property
+    def actor(self) -> str:
+        return f"customer:{self.id}"
+
+
+class CustomerLoginRequired(Exception):
+    """Raised for portal pages; the app turns it into a redirect to the login page."""
+
+
+class PasswordChangeRequired(Exception):
+    """Raised for portal pages while an initial password is in use."""
+
+
+def login(engine: Engine, settings: Settings, access_key: str, password: str) -> tuple[str, CustomerPrincipal]:
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer).where(Customer.access_key == access_key).with_for_update()).first()
+        ok = credentials.verify_password(customer.password_hash if customer else DUMMY_HASH, password)
+        if customer is None:
+            audit.record(s, "anonymous", "customer.login_failed", "customer:unknown", access_key=access_key[:8])
+            raise LoginRefused("invalid", "wrong access key or password")
+        subject = f"customer:{customer.id}"
+        if customer.locked_at is not None:
+            audit.record(s, subject, "customer.login_refused", subject, reason="locked")
+            raise LoginRefused("locked", "this account is locked after repeated failures; ask for a password reset")
+        if not ok:
+            customer.failed_logins += 1
+            locked = customer.failed_logins >= settings.login_max_failures
+            if locked:
+                customer.locked_at = utcnow()
+            s.add(customer)
+            # Visible to staff in the audit log: who is guessing, and that the account is now locked.
+            audit.record(s, "anonymous", "customer.locked" if locked else "customer.login_failed", subject,
+                         failures=customer.failed_logins)
+            s.commit()
+            if locked:
+                raise LoginRefused("locked", "this account is now locked after repeated failures; "
+                                             "ask for a password reset")
+            raise LoginRefused("invalid", "wrong access key or password")
+        if customer.password_is_initial and customer.password_expired:
+            audit.record(s, subject, "customer.login_refused", subject, reason="initial password expired")
+            s.commit()
+            raise LoginRefused("password_expired", "the initial password has expired; ask for a password reset")
+        customer.failed_logins = 0
+        s.add(customer)
+        token, csrf = sessions.open_session(s, CUSTOMER, int(customer.id or 0))
+        audit.record(s, subject, "customer.login", subject)
+        return token, _principal(customer, csrf, "")
+
+
+def _principal(customer: Customer, csrf: str, via: str) -> CustomerPrincipal:
+    return CustomerPrincipal(int(customer.id or 0), customer.access_key, customer.organization, csrf, via,
+                             customer.password_is_initial, customer.password_expires_at)
+
+
+def logout(engine: Engine, token: str) -> None:
+    with session_scope(engine) as s:
+        customer_id = sessions.close_session(s, CUSTOMER, token)
+        if customer_id is not None:
+            audit.record(s, f"customer:{customer_id}", "customer.logout", f"customer:{customer_id}")
+
+
+def principal_of(request: Request) -> CustomerPrincipal | None:
+    found = sessions.token_from(request, CUSTOMER)
+    if found is None or not found[0]:
+        return None
+    token, via = found
+    with session_scope(request.app.state.engine) as s:
+        row = sessions.live_session(s, CUSTOMER, token)
+        customer = s.get(Customer, row.customer_id) if row is not None else None
+        if row is None or customer is None or customer.locked_at is not None or customer.password_expired:
+            return None
+        return _principal(customer, row.csrf_token, via)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def require_customer_session(request: Request) -> CustomerPrincipal:
+    """Any logged-in customer, even one who still has to change an initial password."""
+    principal = principal_of(request)
+    if principal is None:
+        if _is_api(request):
+            raise HTTPException(401, {"error": "unauthorized", "message": "customer login required"},
+                                headers={"WWW-Authenticate": "Bearer"})
+        raise CustomerLoginRequired()
+    return principal
+
+
+def require_customer(request: Request) -> CustomerPrincipal:
+    """A logged-in customer whose password is their own: what every portal page and call needs."""
+    principal = require_customer_session(request)
+    if principal.must_change_password:
+        if _is_api(request):
+            raise HTTPException(403, {"error": "password_change_required",
+                                      "message": "change the initial password first (POST /api/v1/password)"})
+        raise PasswordChangeRequired()
+    return principal
+
+
+def change_password(engine: Engine, principal: CustomerPrincipal, current: str, new: str,
+                    keep_token: str | None) -> int | None:
+    """Sets the customer's own password; ends every other session. Returns the version of the
+    initial password this replaced (its expiry timer has nothing left to do), else None.
+
+    Raises ValueError with the reason when the current password is wrong or the new one is not allowed.
+    """
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer).where(Customer.id == principal.id).with_for_update()).one()
+        if not credentials.verify_password(customer.password_hash, current):
+            audit.record(s, principal.actor, "customer.password_change_refused", principal.actor,
+                         reason="wrong current password")
+            s.commit()
+            raise ValueError("the current password is wrong")
+        problem = password_problem(new, customer.access_key, current)
+        if problem:
+            raise ValueError(problem)
+        was_initial = customer.password_is_initial
+        customer.password_hash = credentials.hash_password(new)
+        customer.password_is_initial, customer.password_expired = False, False
+        customer.password_expires_at = None
+        s.add(customer)
+        ended = sessions.close_all(s, CUSTOMER, principal.id, keep_token)
+        audit.record(s, principal.actor, "customer.password_changed", principal.actor, was_initial=was_initial,
+                     other_sessions_ended=ended)
+        return was_initial
+
+
+def check_csrf(principal: CustomerPrincipal, submitted: str | None) -> None:
+    sessions.check_csrf(principal.via, principal.csrf_token, submitted)
