@@ -143,7 +143,7 @@ async def complete_task(request: Request, task: Task, staff: StaffPrincipal, out
     handle = client.get_workflow_handle(task.workflow_id)
     try:
         await handle.execute_update("complete_task", TaskDecision(
-            int(task.id or 0), outcome, note.strip(), staff.actor, staff.role))
+            int(task.id or 0), outcome, note.strip(), staff.actor, staff.role, task.kind))
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         code = cause.type if isinstance(cause, ApplicationError) and cause.type else "refused"

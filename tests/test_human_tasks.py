@@ -241,7 +241,8 @@ async def test_the_validator_refuses_at_once_and_changes_nothing(
         task_id = await _task_id(engine, handle)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
-                PasswordReset.complete_task, TaskDecision(task_id + task_offset, outcome, note, "staff:x", role)
+                PasswordReset.complete_task,
+                TaskDecision(task_id + task_offset, outcome, note, "staff:x", role, "password_reset"),
             )
         assert refused.value.cause.type == code
         assert get_task(engine, task_id).state == "open"

@@ -27,16 +27,26 @@ class TaskDecision:
     note: str
     actor: str  # e.g. "staff:sato"
     role: str  # support | supervisor
+    # The kind the person saw. Lets a decision that arrives while the task is still being
+    # opened (the row is visible a moment before the workflow learns its id) be checked at once.
+    kind: str = ""
 
 
 class HumanTaskWorkflow:
     def __init__(self) -> None:
         self._task_kinds: dict[int, str] = {}
+        self._opening: dict[str, int] = {}  # kind -> how many tasks of it are being opened
         self._decisions: dict[int, TaskDecision] = {}
         self._recorded: set[int] = set()
 
     @workflow.update
     async def complete_task(self, decision: TaskDecision) -> str:
+        if decision.task_id not in self._task_kinds:
+            await workflow.wait_condition(
+                lambda: decision.task_id in self._task_kinds or not self._opening.get(decision.kind))
+            if self._task_kinds.get(decision.task_id) != decision.kind:
+                raise ApplicationError("this task does not belong to this process", type="unknown_task",
+                                       non_retryable=True)
         # Two updates may pass their validators in the same activation; the first one in wins.
         if decision.task_id in self._decisions:
             raise ApplicationError("this task has already been completed", type="not_open", non_retryable=True)
@@ -52,6 +62,8 @@ class HumanTaskWorkflow:
     @complete_task.validator
     def _validate_completion(self, decision: TaskDecision) -> None:
         kind = self._task_kinds.get(decision.task_id)
+        if kind is None and self._opening.get(decision.kind):
+            kind = decision.kind  # being opened right now; the handler waits for its id
         if kind is None:
             raise ApplicationError("this task does not belong to this process, or is not open yet",
                                    type="unknown_task", non_retryable=True)
@@ -66,10 +78,12 @@ class HumanTaskWorkflow:
         return [t for t in self._task_kinds if t not in self._decisions]
 
     async def human_task(self, request: TaskRequest) -> TaskDecision:
+        self._opening[request.kind] = self._opening.get(request.kind, 0) + 1
         task_id: int = await workflow.execute_activity_method(
             TaskActivities.open_task, request, start_to_close_timeout=ACTIVITY_TIMEOUT
         )
         self._task_kinds[task_id] = request.kind
+        self._opening[request.kind] -= 1
 
         def decided() -> bool:
             return task_id in self._recorded
