@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api import desk, pki, staff_auth, tasks_api
+from api import desk, pki, portal, profile_api, staff_auth, tasks_api
+from api.customer_auth import CustomerLoginRequired, PasswordChangeRequired
 from api.rendering import render
 from certdesk import mailbox
 from certdesk.temporal import connect, worker_polling
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pki.router)
     app.include_router(tasks_api.router)
     app.include_router(desk.router)
+    app.include_router(portal.router)
+    app.include_router(profile_api.router)
     _install_error_handlers(app)
 
     @app.get("/healthz")
@@ -91,6 +94,14 @@ def _install_error_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse({"error": "invalid_input", "message": message, "fields": fields}, status_code=422)
+
+    @app.exception_handler(CustomerLoginRequired)
+    async def to_customer_login(request: Request, exc: CustomerLoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def to_password_change(request: Request, exc: PasswordChangeRequired) -> RedirectResponse:
+        return RedirectResponse("/account/password", status_code=303)
 
     @app.exception_handler(staff_auth.StaffLoginRequired)
     async def to_login(request: Request, exc: staff_auth.StaffLoginRequired) -> RedirectResponse:

@@ -158,7 +158,7 @@ def change_password(engine: Engine, principal: CustomerPrincipal, current: str, 
         ended = sessions.close_all(s, CUSTOMER, principal.id, keep_token)
         audit.record(s, principal.actor, "customer.password_changed", principal.actor, was_initial=was_initial,
                      other_sessions_ended=ended)
-        return was_initial
+        return customer.password_version if was_initial else None
 
 
 def check_csrf(principal: CustomerPrincipal, submitted: str | None) -> None:

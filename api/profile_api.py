@@ -1,5 +1,158 @@
-"""Saved account info (S-9): organization and contacts that prefill applications."""
+"""Saved account info (S-9, アカウント情報登録): organization and contacts that prefill applications.
 
-from fastapi import APIRouter
+JSON: ``GET``/``PUT /api/v1/account/profile`` (the whole document). Pages, as in the manual:
+``GET /account/profile`` (入力画面, prefilled) → ``POST /account/profile/confirm`` (確認画面, or
+the form again with each bad field marked) → ``POST /account/profile`` (登録, CSRF-checked) →
+``GET /account/profile/saved`` (完了). A customer only ever reaches their own profile: no URL
+carries an id. The audit log says which sections changed, never the personal data itself.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from activities import audit
+from api.customer_auth import CustomerPrincipal, check_csrf, require_customer
+from api.i18n import MESSAGES, language_of, translator
+from api.rendering import render
+from domain import profile as profiles
+from domain.db import session_scope
+from domain.models import Customer, CustomerProfile, utcnow
 
 router = APIRouter()
+CurrentCustomer = Annotated[CustomerPrincipal, Depends(require_customer)]
+NO_STORE = {"Cache-Control": "no-store"}  # personal data: not for shared caches or the back button
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+def _stored(row: CustomerProfile) -> dict[str, Any]:
+    return {"reseller_code": row.reseller_code, "organization": row.organization, "contacts": row.contacts}
+
+
+def load_profile(engine: Engine, customer: CustomerPrincipal) -> dict[str, Any]:
+    """The saved document, or blanks with the account's organization name when nothing is saved."""
+    with session_scope(engine) as s:
+        row = s.get(CustomerProfile, customer.id)
+        if row is None:
+            return profiles.empty_document(customer.organization)
+        return profiles.merged_with_defaults(_stored(row))
+
+
+def save_profile(engine: Engine, customer: CustomerPrincipal, profile: profiles.Profile) -> dict[str, Any]:
+    """Replaces the customer's profile with this (validated) one; audited. Returns the saved document."""
+    doc = profile.document()
+    with session_scope(engine) as s:
+        # One writer per customer at a time: the first save of two racing ones must not collide.
+        s.exec(select(Customer).where(Customer.id == customer.id).with_for_update()).one()
+        row = s.get(CustomerProfile, customer.id)
+        before = _stored(row) if row is not None else None
+        if row is None:
+            row = CustomerProfile(customer_id=customer.id)
+        row.reseller_code, row.organization, row.contacts = doc["reseller_code"], doc["organization"], doc["contacts"]
+        row.updated_at = utcnow()
+        s.add(row)
+        audit.record(s, customer.actor, "customer.profile_saved", customer.actor, created=before is None,
+                     sections=profiles.changed_sections(before, doc))
+    return profiles.merged_with_defaults(doc)
+
+
+# --- JSON API -----------------------------------------------------------------------------------
+
+@router.get("/api/v1/account/profile")
+async def api_get_profile(request: Request, customer: CurrentCustomer) -> JSONResponse:
+    return JSONResponse(load_profile(request.app.state.engine, customer), headers=NO_STORE)
+
+
+@router.put("/api/v1/account/profile")
+async def api_put_profile(request: Request, body: profiles.Profile, customer: CurrentCustomer) -> JSONResponse:
+    # A cookie session must prove the call comes from our pages; bearer tokens need not.
+    check_csrf(customer, request.headers.get("x-csrf-token"))
+    saved = save_profile(request.app.state.engine, customer, body)
+    return JSONResponse(saved, headers=NO_STORE)
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+def _labels(t: Any) -> dict[str, str]:
+    labels = {"reseller_code": t("profile_reseller_code")}
+    for f in profiles.ORGANIZATION_FIELDS:
+        labels[f"organization.{f.name}"] = t(f"profile_org_{f.name}")
+    for role in profiles.ROLES:
+        for f in profiles.CONTACT_FIELDS:
+            labels[f"contacts.{role}.{f.name}"] = f"{t(f'profile_role_{role}')} {t(f'profile_contact_{f.name}')}"
+    return labels
+
+
+def _messages(lang: str, errors: list[profiles.FieldError]) -> dict[str, str]:
+    """Each bad field's message in the page's language (English text when no translation)."""
+    out: dict[str, str] = {}
+    for e in errors:
+        template = MESSAGES[lang].get(f"profile_err_{e.code}") or MESSAGES["ja"].get(f"profile_err_{e.code}")
+        out.setdefault(e.field, template.format(**e.ctx) if template else e.message)
+    return out
+
+
+def _page(request: Request, template: str, customer: CustomerPrincipal, status: int = 200,
+          **ctx: Any) -> Response:
+    lang = language_of(request, request.app.state.settings.language)
+    response = render(request, template, customer=customer, labels=_labels(translator(lang)), roles=profiles.ROLES,
+                      organization_fields=profiles.ORGANIZATION_FIELDS, contact_fields=profiles.CONTACT_FIELDS,
+                      **ctx)
+    response.status_code = status
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _form_page(request: Request, customer: CustomerPrincipal, values: dict[str, str],
+               errors: list[profiles.FieldError] | None = None) -> Response:
+    lang = language_of(request, request.app.state.settings.language)
+    messages = _messages(lang, errors or [])
+    return _page(request, "account/profile_form.html", customer, 422 if messages else 200,
+                 values=values, errors=messages)
+
+
+async def _submitted(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=200)
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+@router.get("/account/profile", response_class=HTMLResponse)
+async def form_page(request: Request, customer: CurrentCustomer) -> Response:
+    return _form_page(request, customer, profiles.to_form(load_profile(request.app.state.engine, customer)))
+
+
+@router.post("/account/profile/confirm", response_class=HTMLResponse)
+async def confirm_page(request: Request, customer: CurrentCustomer) -> Response:
+    values = await _submitted(request)
+    try:
+        profile = profiles.validate(profiles.from_form(values))
+    except ValidationError as invalid:
+        return _form_page(request, customer, values, profiles.field_errors(invalid))
+    doc = profile.document()
+    return _page(request, "account/profile_confirm.html", customer, doc=doc, hidden=profiles.to_form(doc))
+
+
+@router.post("/account/profile", response_class=HTMLResponse)
+async def save_page(request: Request, customer: CurrentCustomer) -> Response:
+    values = await _submitted(request)
+    check_csrf(customer, values.get("csrf_token"))
+    values.pop("csrf_token", None)
+    step = values.pop("step", "save")
+    if step == "back":  # 戻る: the form again, with what was entered
+        return _form_page(request, customer, values)
+    try:
+        profile = profiles.validate(profiles.from_form(values))
+    except ValidationError as invalid:  # the hidden fields were changed on the way
+        return _form_page(request, customer, values, profiles.field_errors(invalid))
+    save_profile(request.app.state.engine, customer, profile)
+    return RedirectResponse("/account/profile/saved", status_code=303)
+
+
+@router.get("/account/profile/saved", response_class=HTMLResponse)
+async def saved_page(request: Request, customer: CurrentCustomer) -> Response:
+    return _page(request, "account/profile_saved.html", customer)

@@ -7,7 +7,7 @@ through their ``complete_task`` update, whose validator has the last word.
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -211,15 +211,4 @@ async def staff_opens_reset(request: Request, body: StaffResetRequest, staff: St
     if exists is None:
         return error(404, "not_found", "no customer with that access key")  # staff may know this
     promised = await open_reset_for(request, body.access_key, staff.actor)
-    return JSONResponse({"expected_by": promised}, status_code=202)
-
-
-class CustomerResetRequest(BaseModel):
-    access_key: str = Field(pattern=r"^\d{8}$")
-    email: str = Field(min_length=3, max_length=254)
-
-
-@router.post("/password-resets", status_code=202)
-async def customer_asks_reset(request: Request, body: Annotated[CustomerResetRequest, Body()]) -> JSONResponse:
-    promised = await open_reset_for(request, body.access_key, "customer", body.email)
     return JSONResponse({"expected_by": promised}, status_code=202)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from api import customer_auth
 from api.app import create_app
 from certdesk import accounts, mailbox
 from domain.db import session_scope
@@ -151,14 +152,16 @@ STAFF_ENDPOINTS = [
 
 @pytest.mark.parametrize(("method", "path"), STAFF_ENDPOINTS)
 async def test_staff_endpoints_refuse_anyone_but_staff(
-    desk: httpx.AsyncClient, engine: Engine, method: str, path: str
+    local_stack: Settings, desk: httpx.AsyncClient, engine: Engine, method: str, path: str
 ) -> None:
     _, tenant_key = accounts.create_tenant(engine, "shop")
     customer = _customer(engine)
+    customer_token, _ = customer_auth.login(engine, local_stack, customer.access_key, customer.initial_password)
     for headers in (
         {},
         {"authorization": f"Bearer {tenant_key}"},
-        {"authorization": f"Bearer {customer.initial_password}"},
+        {"authorization": f"Bearer {customer_token}"},
+        {"cookie": f"certdesk_customer={customer_token}"},
         {"cookie": "certdesk_staff=forged"},
     ):
         r = await desk.request(method, path, headers=headers, json={})

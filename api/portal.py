@@ -1,0 +1,181 @@
+"""The customer portal's own account pages and calls (S-1, S-11): login, initial password
+change, logout, forgotten/locked password. Applications arrive with later processes.
+"""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from temporalio.service import RPCError
+
+from api import customer_auth, sessions
+from api.customer_auth import CustomerPrincipal, require_customer, require_customer_session
+from api.rendering import render
+from api.staff_auth import LoginRefused
+from api.tasks_api import error, open_reset_for
+from workflows.initial_password import workflow_id as expiry_workflow_id
+
+router = APIRouter()
+log = logging.getLogger("certdesk.portal")
+AnyCustomer = Annotated[CustomerPrincipal, Depends(require_customer_session)]
+Customer = Annotated[CustomerPrincipal, Depends(require_customer)]
+LOGIN_STATUS = {"locked": 423, "password_expired": 401, "invalid": 401}
+
+
+class LoginBody(BaseModel):
+    access_key: str = Field(pattern=r"^\d{8}$")
+    password: str = Field(min_length=1, max_length=128)
+
+
+class PasswordBody(BaseModel):
+    current_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=1, max_length=200)
+
+
+class ResetBody(BaseModel):
+    access_key: str = Field(pattern=r"^\d{8}$")
+    email: str = Field(min_length=3, max_length=254)
+
+
+def _session_json(token: str, p: CustomerPrincipal) -> dict[str, Any]:
+    return {"token": token, "must_change_password": p.must_change_password,
+            "password_expires_at": p.password_expires_at.isoformat() if p.password_expires_at else None}
+
+
+@router.post("/api/v1/session")
+async def api_login(request: Request, body: LoginBody) -> JSONResponse:
+    try:
+        token, principal = customer_auth.login(request.app.state.engine, request.app.state.settings,
+                                               body.access_key, body.password)
+    except LoginRefused as refused:
+        return error(LOGIN_STATUS.get(refused.code, 401), refused.code, str(refused))
+    return JSONResponse(_session_json(token, principal))
+
+
+@router.delete("/api/v1/session", status_code=204)
+async def api_logout(request: Request, customer: AnyCustomer) -> Response:
+    found = sessions.token_from(request, sessions.CUSTOMER)
+    customer_auth.logout(request.app.state.engine, found[0] if found else "")
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/account")
+async def api_account(customer: Customer) -> dict[str, Any]:
+    return {"access_key": customer.access_key, "organization": customer.organization,
+            "must_change_password": customer.must_change_password}
+
+
+async def _change(request: Request, customer: CustomerPrincipal, current: str, new: str) -> str | None:
+    """Changes the password; the reason it was refused, or None. Stops the initial password's timer."""
+    found = sessions.token_from(request, sessions.CUSTOMER)
+    try:
+        replaced = customer_auth.change_password(request.app.state.engine, customer, current, new,
+                                                 found[0] if found else None)
+    except ValueError as refused:
+        return str(refused)
+    if replaced is not None:
+        try:
+            client = await request.app.state.temporal.client()
+            await client.get_workflow_handle(expiry_workflow_id(customer.id, replaced)).signal("password_changed")
+        except (RPCError, TimeoutError, RuntimeError) as exc:
+            # No timer running (or Temporal away): the timer re-checks the password when it fires.
+            log.info("initial password timer not signalled: %s %s", type(exc).__name__, exc)
+    return None
+
+
+@router.post("/api/v1/password")
+async def api_password(request: Request, body: PasswordBody, customer: AnyCustomer) -> JSONResponse:
+    problem = await _change(request, customer, body.current_password, body.new_password)
+    if problem:
+        return error(422, "invalid_password", problem)
+    return JSONResponse({"changed": True})
+
+
+# --- pages ------------------------------------------------------------------------------
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/account") and not target.startswith("//") else "/account"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/account") -> Response:
+    return render(request, "portal/login.html", next=_safe_next(next))
+
+
+@router.post("/login")
+async def login(request: Request, access_key: Annotated[str, Form(max_length=8)],
+                password: Annotated[str, Form(max_length=128)], next: Annotated[str, Form()] = "/account") -> Response:
+    settings = request.app.state.settings
+    try:
+        if not (len(access_key) == 8 and access_key.isdigit()):
+            raise LoginRefused("invalid", "wrong access key or password")
+        token, principal = customer_auth.login(request.app.state.engine, settings, access_key, password)
+    except LoginRefused as refused:
+        response = render(request, "portal/login.html", next=_safe_next(next), access_key=access_key,
+                          error=refused.code)
+        response.status_code = LOGIN_STATUS.get(refused.code, 401)
+        return response
+    target = "/account/password" if principal.must_change_password else _safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    sessions.set_cookie(response, sessions.CUSTOMER, settings.production, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, customer: AnyCustomer, csrf_token: Annotated[str, Form()] = "") -> Response:
+    customer_auth.check_csrf(customer, csrf_token)
+    settings = request.app.state.settings
+    customer_auth.logout(request.app.state.engine,
+                         request.cookies.get(sessions.CUSTOMER.cookie_name(settings.production), ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(sessions.CUSTOMER.cookie_name(settings.production), path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, customer: Customer, msg: str = "") -> Response:
+    return render(request, "portal/account.html", customer=customer, msg=msg)
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+async def password_page(request: Request, customer: AnyCustomer) -> Response:
+    return render(request, "portal/password.html", customer=customer)
+
+
+@router.post("/account/password")
+async def password(request: Request, customer: AnyCustomer, current_password: Annotated[str, Form(max_length=128)],
+                   new_password: Annotated[str, Form(max_length=200)],
+                   new_password_confirm: Annotated[str, Form(max_length=200)],
+                   csrf_token: Annotated[str, Form()] = "") -> Response:
+    customer_auth.check_csrf(customer, csrf_token)
+    problem = ("the two new passwords differ" if new_password != new_password_confirm
+               else await _change(request, customer, current_password, new_password))
+    if problem:
+        response = render(request, "portal/password.html", customer=customer, error=problem)
+        response.status_code = 422
+        return response
+    return RedirectResponse("/account?msg=password_changed", status_code=303)
+
+
+@router.get("/password-reset", response_class=HTMLResponse)
+async def reset_page(request: Request) -> Response:
+    return render(request, "portal/reset.html")
+
+
+@router.post("/password-reset", response_class=HTMLResponse)
+async def reset(request: Request, access_key: Annotated[str, Form(max_length=8)],
+                email: Annotated[str, Form(max_length=254)]) -> Response:
+    if not (len(access_key) == 8 and access_key.isdigit()) or "@" not in email:
+        response = render(request, "portal/reset.html", access_key=access_key, email=email, error="bad_input")
+        response.status_code = 422
+        return response
+    promised = await open_reset_for(request, access_key, "customer", email)
+    return render(request, "portal/reset_done.html", expected_by=promised)
+
+
+@router.post("/api/v1/password-resets", status_code=202)
+async def api_reset(request: Request, body: ResetBody) -> JSONResponse:
+    promised = await open_reset_for(request, body.access_key, "customer", body.email)
+    return JSONResponse({"expected_by": promised}, status_code=202)
