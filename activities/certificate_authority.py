@@ -15,6 +15,7 @@ from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.ocsp import OCSPResponseStatus
@@ -267,6 +268,32 @@ def issue_login(engine: Engine, settings: Settings, request_key: str, certificat
                                        settings.resolved_public_url, now or utcnow(), serial=int(row.serial, 16))
     return _issued(_store(engine, int(row.id or 0), cert, actor,
                           private_key_pem=encrypt_key(key, passphrase(settings))))
+
+
+def verified_login_certificate(engine: Engine, pem: str, now: datetime | None = None) -> str:
+    """The serial of a login certificate that is ours, in date and not revoked; else ValueError."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ValueError("the client certificate cannot be read") from None
+    issuer = ca_certificate(engine, CLIENT_CA)
+    try:
+        if issuer is None:
+            raise ValueError
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        raise ValueError("the client certificate was not issued by this service's login CA") from None
+    when = now or utcnow()
+    if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+        raise ValueError("the client certificate is not valid now")
+    serial = format(cert.serial_number, "x")
+    with session_scope(engine) as s:
+        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
+                                                     CertificateRecord.serial == serial)).first()
+    if row is None or row.state != "issued":
+        raise ValueError("the client certificate has been revoked" if row is not None and row.state == "revoked"
+                         else "the client certificate is not one this service issued")
+    return serial
 
 
 # --- revocation and publication ----------------------------------------------------------

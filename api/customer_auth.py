@@ -7,12 +7,14 @@ else: until then pages redirect to the change form and API calls answer 403
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote
 
 from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from activities import audit
+from activities import certificate_authority as ca
 from api import sessions
 from api.sessions import CUSTOMER
 from api.staff_auth import DUMMY_HASH, LoginRefused
@@ -46,7 +48,25 @@ class PasswordChangeRequired(Exception):
     """Raised for portal pages while an initial password is in use."""
 
 
-def login(engine: Engine, settings: Settings, access_key: str, password: str) -> tuple[str, CustomerPrincipal]:
+def _second_factor_problem(engine: Engine, settings: Settings, customer: Customer,
+                           client_cert: str | None) -> str | None:
+    """Why the presented client certificate does not do as the second factor, or None."""
+    mode = settings.customer_client_cert
+    if mode == "off" or (mode == "bound" and not customer.client_cert_serial):
+        return None
+    if not customer.client_cert_serial:
+        return "no client certificate is bound to this account; ask support"
+    if not client_cert:
+        return "log in with the client certificate bound to this account"
+    try:
+        serial = ca.verified_login_certificate(engine, unquote(client_cert))
+    except ValueError as refused:
+        return str(refused)
+    return None if serial == customer.client_cert_serial else "this client certificate is not bound to this account"
+
+
+def login(engine: Engine, settings: Settings, access_key: str, password: str,
+          client_cert: str | None = None) -> tuple[str, CustomerPrincipal]:
     with session_scope(engine) as s:
         customer = s.exec(select(Customer).where(Customer.access_key == access_key).with_for_update()).first()
         ok = credentials.verify_password(customer.password_hash if customer else DUMMY_HASH, password)
@@ -71,6 +91,12 @@ def login(engine: Engine, settings: Settings, access_key: str, password: str) ->
                 raise LoginRefused("locked", "this account is now locked after repeated failures; "
                                              "ask for a password reset")
             raise LoginRefused("invalid", "wrong access key or password")
+        problem = _second_factor_problem(engine, settings, customer, client_cert)
+        if problem:
+            # Not a guess at the password (that was right), so it does not count towards the lock.
+            audit.record(s, subject, "customer.login_refused", subject, reason=problem)
+            s.commit()
+            raise LoginRefused("client_certificate", problem)
         if customer.password_is_initial and customer.password_expired:
             audit.record(s, subject, "customer.login_refused", subject, reason="initial password expired")
             s.commit()

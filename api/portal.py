@@ -21,7 +21,11 @@ router = APIRouter()
 log = logging.getLogger("certdesk.portal")
 AnyCustomer = Annotated[CustomerPrincipal, Depends(require_customer_session)]
 Customer = Annotated[CustomerPrincipal, Depends(require_customer)]
-LOGIN_STATUS = {"locked": 423, "password_expired": 401, "invalid": 401}
+LOGIN_STATUS = {"locked": 423, "password_expired": 401, "invalid": 401, "client_certificate": 401}
+
+
+def _client_cert(request: Request) -> str | None:
+    return request.headers.get(request.app.state.settings.client_cert_header) or None
 
 
 class LoginBody(BaseModel):
@@ -48,7 +52,7 @@ def _session_json(token: str, p: CustomerPrincipal) -> dict[str, Any]:
 async def api_login(request: Request, body: LoginBody) -> JSONResponse:
     try:
         token, principal = customer_auth.login(request.app.state.engine, request.app.state.settings,
-                                               body.access_key, body.password)
+                                               body.access_key, body.password, _client_cert(request))
     except LoginRefused as refused:
         return error(LOGIN_STATUS.get(refused.code, 401), refused.code, str(refused))
     return JSONResponse(_session_json(token, principal))
@@ -111,7 +115,8 @@ async def login(request: Request, access_key: Annotated[str, Form(max_length=8)]
     try:
         if not (len(access_key) == 8 and access_key.isdigit()):
             raise LoginRefused("invalid", "wrong access key or password")
-        token, principal = customer_auth.login(request.app.state.engine, settings, access_key, password)
+        token, principal = customer_auth.login(request.app.state.engine, settings, access_key, password,
+                                               _client_cert(request))
     except LoginRefused as refused:
         response = render(request, "portal/login.html", next=_safe_next(next), access_key=access_key,
                           error=refused.code)

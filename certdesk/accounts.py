@@ -105,3 +105,22 @@ def customers_awaiting_expiry(engine: Engine) -> list[tuple[int, int, datetime]]
         rows = s.exec(select(Customer).where(Customer.password_is_initial, ~Customer.password_expired)).all()
         return [(int(c.id or 0), c.password_version, c.password_expires_at) for c in rows
                 if c.password_expires_at is not None]
+
+
+def bind_client_certificate(engine: Engine, access_key: str, serial: str) -> None:
+    """Binds an issued, unrevoked login certificate to the customer as their second factor."""
+    from domain.models import CertificateRecord
+    from domain.pki.hierarchy import CLIENT_CA
+
+    serial = serial.strip().lower().removeprefix("0x").replace(":", "").lstrip("0") or "0"
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
+        if customer is None:
+            raise AccountError(f"no customer with access key {access_key!r}")
+        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
+                                                      CertificateRecord.serial == serial)).first()
+        if cert is None or cert.state != "issued":
+            raise AccountError(f"{serial} is not an issued, unrevoked login certificate")
+        customer.client_cert_serial = serial
+        s.add(customer)
+        audit.record(s, OPERATOR, "customer.client_certificate_bound", f"customer:{customer.id}", serial=serial)

@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     cs = casub.add_parser("show", help="print the CA hierarchy (created on first use)")
     cs.add_argument("--json", action="store_true")
 
+    cb = csub.add_parser("bind-cert", help="bind a login certificate to a customer as the second factor")
+    cb.add_argument("access_key")
+    cb.add_argument("serial", help="the login certificate's serial number (hex)")
+
     staff = sub.add_parser("staff", help="support staff accounts")
     ssub = staff.add_subparsers(dest="action", required=True)
     sc = ssub.add_parser("create", help="create a staff account; prints its password unless given")
@@ -131,6 +135,9 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "tenant":
             _, key = accounts.create_tenant(engine, args.name)
             _emit(args.json, {"api_key": key}, f"tenant {args.name!r} created\nAPI key (shown once): {key}")
+        elif args.command == "customer" and args.action == "bind-cert":
+            accounts.bind_client_certificate(engine, args.access_key, args.serial)
+            print(f"certificate {args.serial} bound to customer {args.access_key}")
         elif args.command == "customer":
             new = accounts.create_customer(engine, args.org, args.email, settings.initial_password_ttl)
             timer = asyncio.run(_start_timer(settings, new))

@@ -60,6 +60,8 @@ class Customer(SQLModel, table=True):
     password_expired: bool = False
     failed_logins: int = 0
     locked_at: datetime | None = ts()
+    # The login certificate bound as a second factor (lowercase hex serial from login-ca).
+    client_cert_serial: str | None = Field(default=None, max_length=64)
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     business_closure: str = Field("12-29/01-03", pattern=r"^(\d\d-\d\d/\d\d-\d\d)?$")
     business_hours: str = Field("09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
     support_email: str = "support@certdesk.localhost"
+    # Second factor for customers (S-1): off | bound (accounts with a bound login certificate
+    # must present it) | required (every account must). The TLS terminator verifies the
+    # certificate and passes it URL-encoded in this header (nginx: $ssl_client_escaped_cert);
+    # it must also strip the header from what clients send.
+    customer_client_cert: str = Field("off", pattern="^(off|bound|required)$")
+    client_cert_header: str = "X-SSL-Client-Cert"
     temporal_ui_url: str | None = None  # for links from the desk; the embedded server's UI by default
     production: bool = False
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
@@ -192,3 +193,65 @@ async def test_reset_page_promises_a_date_without_revealing_the_account(
     dates = [re.search(r'id="expected-by">([\d-]+)<', r.text).group(1) for r in (known, unknown)]
     assert known.status_code == unknown.status_code == 200 and dates[0] == dates[1]
     assert (await portal.post("/password-reset", data={"access_key": "12", "email": "x"})).status_code == 422
+
+
+async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Settings, engine: Engine) -> None:
+    from urllib.parse import quote
+
+    from pydantic import SecretStr
+
+    from activities import certificate_authority as ca
+
+    settings = local_stack.model_copy(
+        update={
+            "customer_client_cert": "bound",
+            "public_url": "http://pki.certdesk-test.com",
+            "ca_passphrase": SecretStr("second factor test"),
+            "login_max_failures": 3,
+        }
+    )
+    ca.ensure_hierarchy(engine, settings)
+    mine = ca.issue_login(engine, settings, "login:mine", "ポータル 太郎", "test")
+    other = ca.issue_login(engine, settings, "login:other", "他人 花子", "test")
+    new, unbound = _customer(engine), _customer(engine)
+    accounts.bind_client_certificate(engine, new.access_key, mine.serial)
+    with pytest.raises(accounts.AccountError):
+        accounts.bind_client_certificate(engine, new.access_key, "abcdef")
+
+    app = create_app(settings)
+    header = settings.client_cert_header
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as http:
+
+        async def login(customer: accounts.NewCustomer, pem: str | None) -> httpx.Response:
+            headers = {header: quote(pem)} if pem else {}
+            return await http.post(
+                "/api/v1/session",
+                headers=headers,
+                json={"access_key": customer.access_key, "password": customer.initial_password},
+            )
+
+        refused = await login(new, None)
+        assert refused.status_code == 401 and refused.json()["error"] == "client_certificate"
+        assert "not bound" in (await login(new, other.pem)).json()["message"]
+        assert (await login(unbound, None)).status_code == 200  # "bound": only bound accounts need one
+        assert (await login(new, mine.pem)).status_code == 200
+        ca.revoke(engine, settings, "login-ca", mine.serial, "keyCompromise", "test")
+        assert "revoked" in (await login(new, mine.pem)).json()["message"]
+        tls_root = ca.ca_certificate(engine, "tls-root").public_bytes(serialization.Encoding.PEM).decode()
+        assert "not issued by" in (await login(new, tls_root)).json()["message"]
+        # Refusals for the certificate are not password guesses: the account is not locked.
+        with session_scope(engine) as s:
+            assert s.exec(select(Customer).where(Customer.id == new.id)).one().locked_at is None
+
+
+def test_required_mode_refuses_accounts_without_a_bound_certificate(settings: Settings, engine: Engine) -> None:
+    from api import customer_auth
+    from api.staff_auth import LoginRefused
+
+    new = _customer(engine)
+    with pytest.raises(LoginRefused) as refused:
+        customer_auth.login(engine, settings.model_copy(update={"customer_client_cert": "required"}),
+                            new.access_key, new.initial_password)
+    assert refused.value.code == "client_certificate" and "no client certificate is bound" in str(refused.value)
+    token, _ = customer_auth.login(engine, settings, new.access_key, new.initial_password)  # "off" by default
+    assert token
