@@ -20,7 +20,7 @@ from api.sessions import CUSTOMER
 from api.staff_auth import DUMMY_HASH, LoginRefused
 from domain import credentials
 from domain.db import session_scope
-from domain.models import Customer, utcnow
+from domain.models import Customer
 from domain.passwords import password_problem
 from domain.settings import Settings
 
@@ -78,10 +78,7 @@ def login(engine: Engine, settings: Settings, access_key: str, password: str,
             audit.record(s, subject, "customer.login_refused", subject, reason="locked")
             raise LoginRefused("locked", "this account is locked after repeated failures; ask for a password reset")
         if not ok:
-            customer.failed_logins += 1
-            locked = customer.failed_logins >= settings.login_max_failures
-            if locked:
-                customer.locked_at = utcnow()
+            locked = sessions.count_failure(customer, settings.login_max_failures)
             s.add(customer)
             # Visible to staff in the audit log: who is guessing, and that the account is now locked.
             audit.record(s, "anonymous", "customer.locked" if locked else "customer.login_failed", subject,
@@ -133,18 +130,11 @@ def principal_of(request: Request) -> CustomerPrincipal | None:
         return _principal(customer, row.csrf_token, via)
 
 
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
 def require_customer_session(request: Request) -> CustomerPrincipal:
     """Any logged-in customer, even one who still has to change an initial password."""
     principal = principal_of(request)
     if principal is None:
-        if _is_api(request):
-            raise HTTPException(401, {"error": "unauthorized", "message": "customer login required"},
-                                headers={"WWW-Authenticate": "Bearer"})
-        raise CustomerLoginRequired()
+        sessions.refuse_anonymous(request, "customer", CustomerLoginRequired)
     return principal
 
 
@@ -152,7 +142,7 @@ def require_customer(request: Request) -> CustomerPrincipal:
     """A logged-in customer whose password is their own: what every portal page and call needs."""
     principal = require_customer_session(request)
     if principal.must_change_password:
-        if _is_api(request):
+        if request.url.path.startswith("/api/"):
             raise HTTPException(403, {"error": "password_change_required",
                                       "message": "change the initial password first (POST /api/v1/password)"})
         raise PasswordChangeRequired()

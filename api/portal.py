@@ -85,7 +85,7 @@ async def _change(request: Request, customer: CustomerPrincipal, current: str, n
             await client.get_workflow_handle(expiry_workflow_id(customer.id, replaced)).signal("password_changed")
         except (RPCError, TimeoutError, RuntimeError) as exc:
             # No timer running (or Temporal away): the timer re-checks the password when it fires.
-            log.info("initial password timer not signalled: %s %s", type(exc).__name__, exc)
+            log.info("expiry timer of customer %s not signalled: %s", customer.id, type(exc).__name__)
     return None
 
 

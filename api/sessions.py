@@ -10,7 +10,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import HTTPException, Request
 from sqlmodel import Session, select
@@ -90,6 +90,23 @@ def live_session(s: Session, kind: SessionKind, token: str) -> Any | None:
         row.last_seen_at = now
         s.add(row)
     return row
+
+
+def refuse_anonymous(request: Request, who: str, page_exception: type[Exception]) -> NoReturn:
+    """No session: API calls get 401, pages a redirect to the login page (via ``page_exception``)."""
+    if request.url.path.startswith("/api/"):
+        raise HTTPException(401, {"error": "unauthorized", "message": f"{who} login required"},
+                            headers={"WWW-Authenticate": "Bearer"})
+    raise page_exception()
+
+
+def count_failure(account: Any, max_failures: int) -> bool:
+    """One more wrong password in a row for a staff or customer account; True when it now locks."""
+    account.failed_logins += 1
+    if account.failed_logins >= max_failures and account.locked_at is None:
+        account.locked_at = utcnow()
+        return True
+    return False
 
 
 def check_csrf(via: str, expected: str, submitted: str | None) -> None:

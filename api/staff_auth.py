@@ -15,7 +15,7 @@ from api import sessions
 from api.sessions import STAFF
 from domain import credentials
 from domain.db import session_scope
-from domain.models import StaffUser, utcnow
+from domain.models import StaffUser
 from domain.settings import Settings
 
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.
@@ -58,10 +58,7 @@ def login(engine: Engine, settings: Settings, username: str, password: str) -> t
             audit.record(s, f"staff:{username}", "staff.login_refused", f"staff:{staff.id}", reason="locked")
             raise LoginRefused("locked", "this account is locked after repeated failures; ask a supervisor")
         if not ok:
-            staff.failed_logins += 1
-            locked = staff.failed_logins >= settings.login_max_failures
-            if locked:
-                staff.locked_at = utcnow()
+            locked = sessions.count_failure(staff, settings.login_max_failures)
             s.add(staff)
             audit.record(s, f"staff:{username}", "staff.locked" if locked else "staff.login_failed",
                          f"staff:{staff.id}", failures=staff.failed_logins)
@@ -107,10 +104,7 @@ class StaffLoginRequired(Exception):
 def require_staff(request: Request) -> StaffPrincipal:
     principal = principal_of(request)
     if principal is None:
-        if request.url.path.startswith("/api/"):
-            raise HTTPException(401, {"error": "unauthorized", "message": "staff login required"},
-                                headers={"WWW-Authenticate": "Bearer"})
-        raise StaffLoginRequired()
+        sessions.refuse_anonymous(request, "staff", StaffLoginRequired)
     return principal
 
 
