@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.accounts import AccountActivities, PasswordResetActivities
+from activities.applications import ApplicationActivities
 from activities.calendar import business_deadlines
 from activities.context import ActivityContext
 from activities.mail import MailActivities
@@ -24,8 +25,12 @@ from workflows.registry import WORKFLOWS
 
 def activities_for(ctx: ActivityContext) -> list:
     accounts, mail, pki = AccountActivities(ctx), MailActivities(ctx), PkiActivities(ctx)
-    resets, tasks = PasswordResetActivities(ctx), TaskActivities(ctx)
+    resets, tasks, apps = PasswordResetActivities(ctx), TaskActivities(ctx), ApplicationActivities(ctx)
     return [
+        apps.set_application_status,
+        apps.issue_application_certificate,
+        apps.close_application_tasks,
+        apps.mail_application_event,
         business_deadlines,
         accounts.expire_initial_password,
         resets.reset_customer_password,

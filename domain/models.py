@@ -231,3 +231,26 @@ class OcspResponseRecord(SQLModel, table=True):
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     produced_at: datetime = ts(nullable=False)
     refresh_after: datetime = ts(nullable=False)
+
+
+class Application(SQLModel, table=True):
+    """One record per application (S-2, S-10): new, renewal, reissue, contact change, revocation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    type: str = Field(max_length=20)  # new | reissue | renewal | contact_change
+    product: str = Field(max_length=20)
+    # received -> documents_pending ("!") -> received ... -> issued (完了) | rejected | cancelled
+    status: str = Field(default="received", max_length=20, index=True)
+    csr_pem: str = Field(sa_column=Column(Text, nullable=False))
+    names: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    contacts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    coupon: str | None = Field(default=None, max_length=40)
+    contract_code: str | None = Field(default=None, max_length=20, unique=True)
+    certificate_serial: str | None = Field(default=None, max_length=64)
+    parent_id: int | None = Field(default=None, foreign_key="application.id")
+    workflow_id: str = Field(default="", max_length=200)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why rejected / what documents
+    created_at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
+    issued_at: datetime | None = ts()

@@ -26,7 +26,7 @@ KINDS: dict[str, TaskKind] = {
         TaskKind("application_review", ("approve", "reject", "request_documents"),
                  note_required=("reject", "request_documents")),
         TaskKind("documents_check", ("received", "reject"), note_required=("reject",)),
-        TaskKind("revocation_call", ("confirmed", "reject"), note_required=("reject",)),
+        TaskKind("revocation_phone_confirmation", ("confirmed", "rejected"), note_required=("rejected",)),
         TaskKind("password_reset", ("reset", "reject"), note_required=("reject",)),
         TaskKind("reissue_unlock", ("unlock", "reject"), note_required=("reject",)),
         TaskKind("login_reissue_new_person", ("approve", "reject"), note_required=("reject",)),

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from temporalio.testing import WorkflowEnvironment
 
@@ -66,8 +67,10 @@ def smtp_sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, smtp_sink: tuple[int, Path]) -> Settings:
+    # A public-looking URL, so that certificates lint as they would in production.
     return Settings(data_dir=tmp_path, database_url=database_url, smtp_host="127.0.0.1",
-                    smtp_port=smtp_sink[0], task_queue=f"test-{uuid.uuid4().hex[:8]}")
+                    smtp_port=smtp_sink[0], task_queue=f"test-{uuid.uuid4().hex[:8]}",
+                    public_url="http://pki.certdesk-test.com", ca_passphrase=SecretStr("test passphrase"))
 
 
 @pytest.fixture(scope="session")

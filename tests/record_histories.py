@@ -99,8 +99,45 @@ async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
                 await env.client.get_workflow_handle(f"initial-password-{new.id}-v2").terminate()
 
 
+async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) -> None:
+    from domain.db import session_scope
+    from domain.models import Application
+    from tests.test_certificate_authority import make_csr
+    from workflows.server_cert_application import ApplicationInput, ServerCertApplication
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        ca.ensure_hierarchy(engine, settings)
+        customer = await _customer(env, engine)
+        org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
+        for name, steps in (("issued", [("application_review", "approve", "")]),
+                            ("documents-then-cancelled", [("application_review", "request_documents", "registry"),
+                                                          ("documents_check", "received", ""), ("cancel", "", "")])):
+            with session_scope(engine) as s:
+                app = Application(customer_id=customer.id, type="new", product="ov", csr_pem=make_csr("www.example.jp"),
+                                  names=["www.example.jp"], organization=org)
+                s.add(app)
+                s.flush()
+                app_id = int(app.id or 0)
+            handle = await env.client.start_workflow(
+                ServerCertApplication.run, ApplicationInput(app_id, customer.id, "www.example.jp (ov)"),
+                id=f"application-{app_id}", task_queue=settings.task_queue)
+            for kind, outcome, note in steps:
+                if kind == "cancel":
+                    await handle.execute_update(ServerCertApplication.cancel, "customer:1")
+                    continue
+                done = set()
+                while not (open_tasks := [t for t in await handle.query(ServerCertApplication.open_tasks)
+                                          if t not in done]):
+                    await asyncio.sleep(0.05)
+                await handle.execute_update(ServerCertApplication.complete_task, TaskDecision(
+                    open_tasks[-1], outcome, note, "staff:rec", "support", kind))
+            with env.auto_time_skipping_disabled():
+                await handle.result()
+            (HISTORIES / f"ServerCertApplication-{name}.json").write_text((await handle.fetch_history()).to_json())
+
+
 RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication,
-             "PasswordReset": record_password_reset}
+             "PasswordReset": record_password_reset, "ServerCertApplication": record_server_cert_application}
 
 
 async def main(only: list[str]) -> None:

@@ -38,6 +38,7 @@ class HumanTaskWorkflow:
         self._opening: dict[str, int] = {}  # kind -> how many tasks of it are being opened
         self._decisions: dict[int, TaskDecision] = {}
         self._recorded: set[int] = set()
+        self._abandoned = False  # the process was cancelled: open tasks no longer wait for anyone
 
     @workflow.update
     async def complete_task(self, decision: TaskDecision) -> str:
@@ -77,7 +78,11 @@ class HumanTaskWorkflow:
     def open_tasks(self) -> list[int]:
         return [t for t in self._task_kinds if t not in self._decisions]
 
-    async def human_task(self, request: TaskRequest) -> TaskDecision:
+    def abandon_tasks(self) -> None:
+        self._abandoned = True
+
+    async def human_task(self, request: TaskRequest) -> TaskDecision | None:
+        """The decision, or None when the process was cancelled while waiting for it."""
         self._opening[request.kind] = self._opening.get(request.kind, 0) + 1
         task_id: int = await workflow.execute_activity_method(
             TaskActivities.open_task, request, start_to_close_timeout=ACTIVITY_TIMEOUT
@@ -86,7 +91,7 @@ class HumanTaskWorkflow:
         self._opening[request.kind] -= 1
 
         def decided() -> bool:
-            return task_id in self._recorded
+            return task_id in self._recorded or self._abandoned
 
         for moment, chase in ((request.remind_at, TaskActivities.remind_task),
                               (request.due_at, TaskActivities.escalate_task)):
@@ -101,4 +106,4 @@ class HumanTaskWorkflow:
             if not decided():
                 await workflow.execute_activity_method(chase, task_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
         await workflow.wait_condition(decided)
-        return self._decisions[task_id]
+        return self._decisions[task_id] if task_id in self._recorded else None

@@ -76,6 +76,7 @@ class PasswordReset(HumanTaskWorkflow):
         ))
 
         expires_at = workflow.now() + timedelta(seconds=inp.initial_password_ttl_seconds)
+        assert decision is not None  # a reset is never abandoned
         ref = PasswordResetRef(inp.customer_id, f"{workflow.info().workflow_id}/{workflow.info().run_id}",
                                expires_at.isoformat(), inp.language)
         # 2a. Rejected: the customer is told why.

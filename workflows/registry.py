@@ -3,5 +3,6 @@
 from workflows.crl_publication import CrlPublication
 from workflows.initial_password import InitialPasswordExpiry
 from workflows.password_reset import PasswordReset
+from workflows.server_cert_application import ServerCertApplication
 
-WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset]
+WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication]

@@ -1,0 +1,111 @@
+"""Server certificate applications: status, issuance against the vetted record, customer mail."""
+
+from dataclasses import dataclass
+
+from sqlmodel import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import audit
+from activities import certificate_authority as ca
+from activities.context import ActivityContext
+from activities.mail import MailActivities, MailRequest
+from domain.catalog import CATALOG
+from domain.db import session_scope
+from domain.models import Application, Customer, Task, utcnow
+from domain.pki.errors import CsrError, LintError
+from domain.pki.profiles import EvSubject, OrganisationSubject
+
+
+@dataclass
+class StatusChange:
+    application_id: int
+    status: str
+    actor: str
+    note: str = ""
+
+
+@dataclass
+class ApplicationRef:
+    application_id: int
+    request_key: str  # the workflow id: one certificate per application, ever
+    actor: str
+
+
+class ApplicationActivities:
+    def __init__(self, ctx: ActivityContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="set_application_status")
+    def set_application_status(self, change: StatusChange) -> None:
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, change.application_id)
+            if app is None or app.status == change.status:
+                return
+            previous, app.status = app.status, change.status
+            app.note = change.note or app.note
+            s.add(app)
+            audit.record(s, change.actor, "application.status", f"application:{app.id}", previous=previous,
+                         status=change.status, note=change.note)
+
+    @activity.defn(name="issue_application_certificate")
+    def issue_application_certificate(self, ref: ApplicationRef) -> str:
+        """Issues the certificate of an approved application (once) and assigns its contract code."""
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, ref.application_id)
+            if app is None:
+                raise ApplicationError("the application no longer exists", non_retryable=True)
+            csr, org, product = app.csr_pem, dict(app.organization), CATALOG[app.product]
+        try:
+            subject = _subject(org, product.level)
+            issued = ca.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
+                                     product.validity_days, ref.actor)
+        except (CsrError, LintError, ValueError) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, ref.application_id)
+            assert app is not None
+            if app.status != "issued":
+                app.certificate_serial, app.status, app.issued_at = issued.serial, "issued", utcnow()
+                # The contract is established with the first certificate (manual: 契約コード).
+                app.contract_code = app.contract_code or f"C{app.id:07d}"
+                s.add(app)
+                audit.record(s, ref.actor, "application.issued", f"application:{app.id}", serial=issued.serial,
+                             contract_code=app.contract_code)
+        return issued.serial
+
+    @activity.defn(name="close_application_tasks")
+    def close_application_tasks(self, workflow_id: str, actor: str) -> int:
+        """A cancelled application leaves no task behind in anyone's inbox."""
+        with session_scope(self.ctx.engine) as s:
+            tasks = s.exec(select(Task).where(Task.workflow_id == workflow_id, Task.state != "done")).all()
+            for task in tasks:
+                task.state, task.outcome, task.completed_by, task.completed_at = "done", "cancelled", actor, utcnow()
+                s.add(task)
+                audit.record(s, actor, "task.cancelled", task.subject, task_id=task.id)
+            return len(tasks)
+
+    @activity.defn(name="mail_application_event")
+    def mail_application_event(self, application_id: int, event: str) -> None:
+        """issued | rejected | documents_requested: the customer hears of it once."""
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            customer = s.get(Customer, app.customer_id) if app else None
+            if app is None or customer is None:
+                return
+            context = {"organization": customer.organization, "application_id": str(app.id),
+                       "product": CATALOG[app.product].name(self.ctx.settings.language),
+                       "server_name": app.names[0] if app.names else "", "note": app.note or "",
+                       "contract_code": app.contract_code or "", "serial": app.certificate_serial or ""}
+        MailActivities(self.ctx).send_email(MailRequest(
+            business_key=f"application:{application_id}:{event}", recipient=customer.email,
+            template=f"application_{event}", language=self.ctx.settings.language, context=context))
+
+
+def _subject(org: dict[str, str], level: str) -> OrganisationSubject:
+    base = (org.get("country") or "JP", org.get("name") or "", org.get("state") or None, org.get("locality") or None)
+    if level == "ev":
+        return EvSubject(*base, business_category="Private Organization",
+                         jurisdiction_country=org.get("country") or "JP",
+                         registration_number=org.get("registration_number") or "")
+    return OrganisationSubject(*base)

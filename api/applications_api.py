@@ -1,0 +1,153 @@
+"""Server certificate applications for customers (S-2, S-7 cancel, S-8 download, part of S-10).
+
+Thin: the CSR is checked at once by the PKI core and each problem named; organization and
+contacts not given are taken from the saved account info and validated with the same rules;
+the record is stored and its ``ServerCertApplication`` workflow started (id ``application-{id}``).
+A customer only ever sees their own applications: another's answers 404, as a missing one does.
+"""
+
+from typing import Annotated, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import col, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from activities import audit
+from activities import certificate_authority as ca
+from api.customer_auth import CustomerPrincipal, require_customer
+from api.profile_api import load_profile
+from api.tasks_api import error
+from domain import profile as profiles
+from domain.catalog import CATALOG
+from domain.db import session_scope
+from domain.models import Application, CertificateRecord
+from domain.pki.csr import parse_csr
+from domain.pki.errors import CsrError
+from domain.pki.hierarchy import TLS_CA
+from domain.settings import calendar_spec
+from workflows.server_cert_application import ApplicationInput, ServerCertApplication, workflow_id
+
+router = APIRouter(prefix="/api/v1")
+Customer = Annotated[CustomerPrincipal, Depends(require_customer)]
+
+
+class NewApplication(BaseModel):
+    type: str = Field("new", pattern="^new$")  # renewal, reissue and the rest have their own calls
+    product: str = Field(min_length=1, max_length=20)
+    csr: str = Field(min_length=1, max_length=20000)
+    agree_terms: bool = False
+    coupon: str | None = Field(None, max_length=40)
+    organization: dict[str, Any] = Field(default_factory=dict)
+    contacts: dict[str, Any] = Field(default_factory=dict)
+
+
+def _invalid(fields: list[dict[str, str]]) -> JSONResponse:
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return JSONResponse({"error": "invalid_input", "message": message, "fields": fields}, status_code=422)
+
+
+def application_json(app: Application) -> dict[str, Any]:
+    return {"id": app.id, "type": app.type, "product": app.product, "status": app.status,
+            "documents_pending": app.status == "documents_pending", "server_name": app.names[0] if app.names else "",
+            "names": app.names, "contract_code": app.contract_code, "serial": app.certificate_serial,
+            "created_at": app.created_at.isoformat(), "issued_at": app.issued_at.isoformat() if app.issued_at else None,
+            "note": app.note if app.status in ("documents_pending", "rejected") else None}
+
+
+@router.post("/applications", status_code=201)
+async def apply(request: Request, body: NewApplication, customer: Customer) -> JSONResponse:
+    problems: list[dict[str, str]] = []
+    if body.product not in CATALOG:
+        problems.append({"field": "product", "message": f"choose one of: {', '.join(CATALOG)}"})
+    if not body.agree_terms:
+        problems.append({"field": "agree_terms", "message": "the terms must be agreed to"})
+    names: list[str] = []
+    try:
+        names = list(parse_csr(body.csr).dns_names)
+    except CsrError as refused:
+        problems.append({"field": f"csr.{refused.field}", "message": refused.message})
+    saved = load_profile(request.app.state.engine, customer)
+    document = {"reseller_code": saved.get("reseller_code", ""),
+                "organization": {**saved.get("organization", {}), **body.organization},
+                "contacts": {**saved.get("contacts", {}), **body.contacts}}
+    try:
+        vetted = profiles.validate(document).document()
+    except ValidationError as exc:
+        problems += [{"field": e.field, "message": e.message} for e in profiles.field_errors(exc)]
+    if problems:
+        return _invalid(problems)  # nothing stored, nothing started
+    with session_scope(request.app.state.engine) as s:
+        app = Application(customer_id=customer.id, type="new", product=body.product, csr_pem=body.csr.strip(),
+                          names=names, organization=vetted["organization"], contacts=vetted["contacts"],
+                          coupon=body.coupon)
+        s.add(app)
+        s.flush()
+        app.workflow_id = workflow_id(int(app.id or 0))
+        audit.record(s, customer.actor, "application.received", f"application:{app.id}", product=body.product,
+                     names=names)
+    settings = request.app.state.settings
+    client = await request.app.state.temporal.client()
+    await client.start_workflow(
+        ServerCertApplication.run,
+        ApplicationInput(int(app.id or 0), customer.id, f"{names[0]} ({body.product})",
+                         calendar=calendar_spec(settings)),
+        id=app.workflow_id, task_queue=settings.task_queue)
+    return JSONResponse({"id": app.id, "status": app.status}, status_code=201)
+
+
+def own_application(request: Request, customer: CustomerPrincipal, application_id: int) -> Application | None:
+    with session_scope(request.app.state.engine) as s:
+        app = s.get(Application, application_id)
+    return app if app is not None and app.customer_id == customer.id else None
+
+
+@router.get("/applications")
+async def applications(request: Request, customer: Customer) -> list[dict[str, Any]]:
+    with session_scope(request.app.state.engine) as s:
+        rows = s.exec(select(Application).where(Application.customer_id == customer.id)
+                      .order_by(col(Application.created_at).desc(), col(Application.id).desc())).all()
+    return [application_json(a) for a in rows]
+
+
+@router.get("/applications/{application_id}")
+async def application(request: Request, application_id: int, customer: Customer) -> Any:
+    app = own_application(request, customer, application_id)
+    return application_json(app) if app else error(404, "not_found", "no such application")
+
+
+@router.get("/applications/{application_id}/certificate")
+async def certificate(request: Request, application_id: int, customer: Customer) -> Response:
+    app = own_application(request, customer, application_id)
+    if app is None:
+        return error(404, "not_found", "no such application")
+    if app.status != "issued" or not app.certificate_serial:
+        return error(409, "not_issued", "the certificate has not been issued yet")
+    with session_scope(request.app.state.engine) as s:
+        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
+                                                  CertificateRecord.serial == app.certificate_serial)).one()
+    leaf = x509.load_der_x509_certificate(row.der or b"").public_bytes(Encoding.PEM)
+    chain = ca.ca_certificate(request.app.state.engine, TLS_CA).public_bytes(Encoding.PEM)
+    return Response(leaf + chain, media_type="application/pem-certificate-chain",
+                    headers={"Content-Disposition": f'attachment; filename="{app.names[0]}.pem"'})
+
+
+@router.post("/applications/{application_id}/cancel")
+async def cancel(request: Request, application_id: int, customer: Customer) -> JSONResponse:
+    app = own_application(request, customer, application_id)
+    if app is None:
+        return error(404, "not_found", "no such application")
+    if app.status in ("issued", "rejected", "cancelled"):
+        return error(409, "not_cancellable", f"this application is {app.status}")
+    client = await request.app.state.temporal.client()
+    try:
+        await client.get_workflow_handle(app.workflow_id).execute_update(ServerCertApplication.cancel,
+                                                                         customer.actor)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        return error(409, "not_cancellable", str(cause.message if isinstance(cause, ApplicationError) else exc))
+    return JSONResponse({"id": app.id, "status": "cancelled"})

@@ -1,0 +1,203 @@
+"""New server certificate applications end to end on the dev server: review, documents, issue, cancel."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from activities import certificate_authority as ca
+from api import customer_auth
+from api.app import create_app
+from certdesk import accounts, mailbox
+from domain.db import session_scope
+from domain.models import Application, Task
+from domain.pki.lint import LintProfile, lint_certificate
+from domain.settings import Settings
+from tests.test_certificate_authority import make_csr
+
+PASSWORD = "correct horse battery"
+ORG = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
+
+
+@dataclass
+class Portal:
+    http: httpx.AsyncClient
+    customer: dict[str, str]
+    other: dict[str, str]
+    staff: dict[str, str]
+
+
+def _customer_token(engine: Engine, settings: Settings, org: str, email: str) -> dict[str, str]:
+    new = accounts.create_customer(engine, org, email, timedelta(days=30))
+    token, principal = customer_auth.login(engine, settings, new.access_key, new.initial_password)
+    customer_auth.change_password(engine, principal, new.initial_password, "a much better passphrase", token)
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def portal(local_stack: Settings, engine: Engine) -> AsyncIterator[Portal]:
+    settings = local_stack
+    ca.ensure_hierarchy(engine, settings)
+    accounts.create_staff(engine, "sato", "support", password=PASSWORD)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://portal.test"
+    ) as http:
+        staff = (await http.post("/api/v1/staff/session", json={"username": "sato", "password": PASSWORD})).json()
+        yield Portal(
+            http,
+            _customer_token(engine, settings, "Example KK", "it@example.co.jp"),
+            _customer_token(engine, settings, "Other KK", "it@other.example.co.jp"),
+            {"authorization": f"Bearer {staff['token']}"},
+        )
+
+
+async def _apply(p: Portal, **overrides: object) -> httpx.Response:
+    body = {
+        "type": "new",
+        "product": "ov",
+        "csr": make_csr("www.example.co.jp", "example.co.jp"),
+        "agree_terms": True,
+        "organization": ORG,
+        "contacts": {"technical": {"name": "山田 太郎", "email": "yamada@example.co.jp", "phone": "03-1234-5678"}},
+    }
+    return await p.http.post("/api/v1/applications", json={**body, **overrides}, headers=p.customer)
+
+
+async def _task(p: Portal, application_id: int, kind: str) -> dict:
+    for _ in range(200):
+        tasks = (await p.http.get(f"/api/v1/tasks?state=open&kind={kind}", headers=p.staff)).json()
+        mine = [t for t in tasks if t["subject"] == f"application:{application_id}"]
+        if mine:
+            return mine[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {kind} task for application {application_id}")
+
+
+async def _status(p: Portal, application_id: int, wanted: str) -> dict:
+    for _ in range(200):
+        detail = (await p.http.get(f"/api/v1/applications/{application_id}", headers=p.customer)).json()
+        if detail["status"] == wanted:
+            return detail
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"application {application_id} never became {wanted}: {detail}")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"product": "dv"}, "product"),
+        ({"agree_terms": False}, "agree_terms"),
+        ({"csr": "-----BEGIN CERTIFICATE REQUEST-----\nnot base64\n-----END CERTIFICATE REQUEST-----"}, "csr.csr"),
+        ({"organization": {**ORG, "state": ""}}, "organization.state"),
+        ({"organization": {**ORG, "postal_code": "1234567x"}}, "organization.postal_code"),
+        ({"type": "reissue"}, "type"),
+    ],
+)
+async def test_bad_applications_name_the_field_and_store_nothing(
+    portal: Portal, engine: Engine, overrides: dict, field: str
+) -> None:
+    r = await _apply(portal, **overrides)
+    assert r.status_code == 422, r.text
+    assert field in [f["field"] for f in r.json()["fields"]], r.json()
+    with session_scope(engine) as s:
+        assert s.exec(select(Application)).all() == []
+
+
+async def test_reviewed_approved_issued_and_downloaded(
+    portal: Portal, engine: Engine, smtp_sink: tuple[int, Path]
+) -> None:
+    created = await _apply(portal)
+    assert created.status_code == 201 and created.json()["status"] == "received"
+    app_id = created.json()["id"]
+    task = await _task(portal, app_id, "application_review")
+    done = await portal.http.post(
+        f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=portal.staff
+    )
+    assert done.status_code == 200, done.text
+    detail = await _status(portal, app_id, "issued")
+    assert re.fullmatch(r"C\d{7}", detail["contract_code"]) and detail["serial"]
+    assert detail["server_name"] == "www.example.co.jp"
+    pem = await portal.http.get(f"/api/v1/applications/{app_id}/certificate", headers=portal.customer)
+    assert pem.status_code == 200
+    leaf, chain = x509.load_pem_x509_certificates(pem.content)
+    assert format(leaf.serial_number, "x") == detail["serial"]
+    assert chain == ca.ca_certificate(engine, "server-ca")
+    assert lint_certificate(leaf.public_bytes(Encoding.DER), LintProfile.OV) == []
+    assert leaf.subject.rfc4514_string() == "O=Example KK,L=Chiyoda-ku,ST=Tokyo,C=JP"
+    for _ in range(50):
+        mails = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
+        if mails:
+            break
+        await asyncio.sleep(0.1)
+    assert len(mails) == 1 and "発行" in mails[0].subject and detail["contract_code"] in mails[0].body
+    again = await portal.http.post(f"/api/v1/applications/{app_id}/cancel", headers=portal.customer)
+    assert again.status_code == 409
+
+
+async def test_documents_pending_then_received_then_rejected(portal: Portal, engine: Engine) -> None:
+    app_id = (await _apply(portal)).json()["id"]
+    review = await _task(portal, app_id, "application_review")
+    await portal.http.post(
+        f"/api/v1/tasks/{review['id']}/complete",
+        headers=portal.staff,
+        json={"outcome": "request_documents", "note": "登記事項証明書"},
+    )
+    pending = await _status(portal, app_id, "documents_pending")
+    assert pending["documents_pending"] is True and pending["note"] == "登記事項証明書"
+    check = await _task(portal, app_id, "documents_check")
+    await portal.http.post(f"/api/v1/tasks/{check['id']}/complete", json={"outcome": "received"}, headers=portal.staff)
+    await _status(portal, app_id, "received")
+    second = await _task(portal, app_id, "application_review")
+    assert second["id"] != review["id"]
+    await portal.http.post(
+        f"/api/v1/tasks/{second['id']}/complete",
+        headers=portal.staff,
+        json={"outcome": "reject", "note": "組織の実在が確認できません"},
+    )
+    rejected = await _status(portal, app_id, "rejected")
+    assert rejected["note"] == "組織の実在が確認できません" and rejected["serial"] is None
+
+
+async def test_cancel_before_issuance_closes_the_task(portal: Portal, engine: Engine) -> None:
+    app_id = (await _apply(portal)).json()["id"]
+    task = await _task(portal, app_id, "application_review")
+    r = await portal.http.post(f"/api/v1/applications/{app_id}/cancel", headers=portal.customer)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    await _status(portal, app_id, "cancelled")
+    for _ in range(100):
+        with session_scope(engine) as s:
+            closed = s.get(Task, task["id"])
+        if closed.state == "done":
+            break
+        await asyncio.sleep(0.05)
+    assert (closed.state, closed.outcome) == ("done", "cancelled")
+    late = await portal.http.post(
+        f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=portal.staff
+    )
+    assert late.status_code == 409
+    assert (await portal.http.post(f"/api/v1/applications/{app_id}/cancel", headers=portal.customer)).status_code == 409
+
+
+async def test_a_customer_never_sees_or_acts_on_another_customers_application(portal: Portal) -> None:
+    app_id = (await _apply(portal)).json()["id"]
+    for method, path in (
+        ("GET", f"/api/v1/applications/{app_id}"),
+        ("GET", f"/api/v1/applications/{app_id}/certificate"),
+        ("POST", f"/api/v1/applications/{app_id}/cancel"),
+    ):
+        r = await portal.http.request(method, path, headers=portal.other)
+        assert r.status_code == 404, (path, r.text)
+    assert (await portal.http.get("/api/v1/applications", headers=portal.other)).json() == []
+    assert [a["id"] for a in (await portal.http.get("/api/v1/applications", headers=portal.customer)).json()] == [
+        app_id
+    ]
+    assert (await portal.http.get("/api/v1/applications")).status_code == 401
