@@ -29,6 +29,7 @@ def activities_for(ctx: ActivityContext) -> list:
     return [
         apps.set_application_status,
         apps.issue_application_certificate,
+        apps.revoke_application_certificate,
         apps.close_application_tasks,
         apps.mail_application_event,
         business_deadlines,

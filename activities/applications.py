@@ -1,6 +1,8 @@
 """Server certificate applications: status, issuance against the vetted record, customer mail."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from temporalio import activity
@@ -14,6 +16,7 @@ from domain.catalog import CATALOG
 from domain.db import session_scope
 from domain.models import Application, Customer, Task, utcnow
 from domain.pki.errors import CsrError, LintError
+from domain.pki.hierarchy import TLS_CA
 from domain.pki.profiles import EvSubject, OrganisationSubject
 
 
@@ -30,6 +33,15 @@ class ApplicationRef:
     application_id: int
     request_key: str  # the workflow id: one certificate per application, ever
     actor: str
+
+
+@dataclass
+class RevokeForApplication:
+    application_id: int  # the revocation (or reissue) record
+    serial: str
+    reason: str  # RFC 5280 name
+    actor: str
+    status: str = "completed"  # what the record says afterwards
 
 
 class ApplicationActivities:
@@ -74,6 +86,16 @@ class ApplicationActivities:
                              contract_code=app.contract_code)
         return issued.serial
 
+    @activity.defn(name="revoke_application_certificate")
+    def revoke_application_certificate(self, req: RevokeForApplication) -> bool:
+        """Revokes once (a second call changes nothing) and publishes the CRL; marks the record."""
+        try:
+            changed = ca.revoke(self.ctx.engine, self.ctx.settings, TLS_CA, req.serial, req.reason, req.actor)
+        except (LookupError, ValueError) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        self.set_application_status(StatusChange(req.application_id, req.status, req.actor))
+        return changed
+
     @activity.defn(name="close_application_tasks")
     def close_application_tasks(self, workflow_id: str, actor: str) -> int:
         """A cancelled application leaves no task behind in anyone's inbox."""
@@ -87,7 +109,8 @@ class ApplicationActivities:
 
     @activity.defn(name="mail_application_event")
     def mail_application_event(self, application_id: int, event: str) -> None:
-        """issued | rejected | documents_requested: the customer hears of it once."""
+        """issued | rejected | documents_requested | revoked | revocation_rejected | reissue_revocation_reminder:
+        the customer hears of each once."""
         with session_scope(self.ctx.engine) as s:
             app = s.get(Application, application_id)
             customer = s.get(Customer, app.customer_id) if app else None
@@ -96,7 +119,8 @@ class ApplicationActivities:
             context = {"organization": customer.organization, "application_id": str(app.id),
                        "product": CATALOG[app.product].name(self.ctx.settings.language),
                        "server_name": app.names[0] if app.names else "", "note": app.note or "",
-                       "contract_code": app.contract_code or "", "serial": app.certificate_serial or ""}
+                       "contract_code": app.contract_code or "", "serial": app.certificate_serial or "",
+                       "revoke_on": _local_date(app.revoke_previous_at, self.ctx.settings.timezone)}
         MailActivities(self.ctx).send_email(MailRequest(
             business_key=f"application:{application_id}:{event}", recipient=customer.email,
             template=f"application_{event}", language=self.ctx.settings.language, context=context))
@@ -109,3 +133,7 @@ def _subject(org: dict[str, str], level: str) -> OrganisationSubject:
                          jurisdiction_country=org.get("country") or "JP",
                          registration_number=org.get("registration_number") or "")
     return OrganisationSubject(*base)
+
+
+def _local_date(value: datetime | None, timezone: str) -> str:
+    return value.astimezone(ZoneInfo(timezone)).date().isoformat() if value else ""

@@ -56,7 +56,9 @@ def application_json(app: Application) -> dict[str, Any]:
             "documents_pending": app.status == "documents_pending", "server_name": app.names[0] if app.names else "",
             "names": app.names, "contract_code": app.contract_code, "serial": app.certificate_serial,
             "created_at": app.created_at.isoformat(), "issued_at": app.issued_at.isoformat() if app.issued_at else None,
-            "note": app.note if app.status in ("documents_pending", "rejected") else None}
+            "note": app.note if app.status in ("documents_pending", "rejected") else None,
+            "parent_id": app.parent_id, "reason": app.reason,
+            "revoke_previous_at": app.revoke_previous_at.isoformat() if app.revoke_previous_at else None}
 
 
 @router.post("/applications", status_code=201)
@@ -151,3 +153,64 @@ async def cancel(request: Request, application_id: int, customer: Customer) -> J
         cause = exc.cause
         return error(409, "not_cancellable", str(cause.message if isinstance(cause, ApplicationError) else exc))
     return JSONResponse({"id": app.id, "status": "cancelled"})
+
+
+class RevocationRequest(BaseModel):
+    reason: str = Field(pattern="^(content_change|switching|cessation|key_compromise)$")
+
+
+REVOCATION_RECEIVED = {
+    "ja": "失効申請を受け付けました。弊社よりご登録の担当者様にお電話で確認のうえ、失効いたします。",
+    "en": "Your revocation request has been received. We will call your registered contact to confirm, "
+          "then revoke the certificate.",
+}
+
+
+def _contact(contacts: dict[str, Any]) -> dict[str, Any]:
+    # Who support calls: the technical contact, else the registrant, else whoever is registered.
+    for role in ("technical", "registrant", "administrative", "contract"):
+        if contacts.get(role):
+            return contacts[role]
+    return {}
+
+
+@router.post("/applications/{application_id}/revoke", status_code=201)
+async def revoke(request: Request, application_id: int, body: RevocationRequest, customer: Customer) -> JSONResponse:
+    from api.i18n import language_of
+    from workflows.revocation import Revocation, RevocationInput
+    from workflows.revocation import workflow_id as revocation_workflow_id
+
+    parent = own_application(request, customer, application_id)
+    if parent is None:
+        return error(404, "not_found", "no such application")
+    if parent.status != "issued" or not parent.certificate_serial:
+        return error(409, "not_issued", "only an issued certificate can be revoked")
+    with session_scope(request.app.state.engine) as s:
+        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
+                                                      CertificateRecord.serial == parent.certificate_serial)).one()
+        if cert.state == "revoked":
+            return error(409, "already_revoked", "this certificate is already revoked")
+        pending = s.exec(select(Application).where(Application.parent_id == parent.id,
+                                                   Application.type == "revocation",
+                                                   Application.status == "received")).first()
+        if pending is not None:
+            return error(409, "revocation_pending", f"revocation {pending.id} is already waiting for our call")
+        record = Application(customer_id=customer.id, type="revocation", product=parent.product, csr_pem="",
+                             names=parent.names, organization=parent.organization, contacts=parent.contacts,
+                             certificate_serial=parent.certificate_serial, parent_id=parent.id, reason=body.reason,
+                             contract_code=None)
+        s.add(record)
+        s.flush()
+        record.workflow_id = revocation_workflow_id(int(record.id or 0))
+        audit.record(s, customer.actor, "application.revocation_requested", f"application:{record.id}",
+                     parent=parent.id, serial=parent.certificate_serial, reason=body.reason)
+    contact = _contact(parent.contacts)
+    client = await request.app.state.temporal.client()
+    await client.start_workflow(
+        Revocation.run,
+        RevocationInput(int(record.id or 0), customer.id, parent.certificate_serial, body.reason,
+                        f"{parent.names[0]} ({body.reason})", str(contact.get("name", "")),
+                        str(contact.get("phone", ""))),
+        id=record.workflow_id, task_queue=request.app.state.settings.task_queue)
+    lang = language_of(request, request.app.state.settings.language)
+    return JSONResponse({**application_json(record), "message": REVOCATION_RECEIVED[lang]}, status_code=201)

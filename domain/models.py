@@ -250,6 +250,10 @@ class Application(SQLModel, table=True):
     contract_code: str | None = Field(default=None, max_length=20, unique=True)
     certificate_serial: str | None = Field(default=None, max_length=64)
     parent_id: int | None = Field(default=None, foreign_key="application.id")
+    # Revocations: the customer's reason (content_change | switching | cessation | key_compromise).
+    # Reissues: what happens to the previous certificate (immediately | after_two_weeks), and when.
+    reason: str | None = Field(default=None, max_length=30)
+    revoke_previous_at: datetime | None = ts()
     workflow_id: str = Field(default="", max_length=200)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why rejected / what documents
     created_at: datetime = ts(nullable=False, default_factory=utcnow, index=True)

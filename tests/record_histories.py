@@ -136,8 +136,42 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
             (HISTORIES / f"ServerCertApplication-{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_revocation(env: WorkflowEnvironment, tmp: Path) -> None:
+    from workflows.revocation import Revocation, RevocationInput
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        ca.ensure_hierarchy(engine, settings)
+        issued = ca.issue_server(engine, settings, "record-revocation", _csr(), _subject(), 90, "record")
+        for name, outcome, note in (("confirmed", "confirmed", ""), ("rejected", "rejected", "no answer")):
+            handle = await env.client.start_workflow(
+                Revocation.run, RevocationInput(1, 1, issued.serial, "key_compromise", "www.example.jp",
+                                                "山田 太郎", "03-1234-5678"),
+                id=f"revocation-record-{name}", task_queue=settings.task_queue)
+            while not (open_tasks := await handle.query(Revocation.open_tasks)):
+                await asyncio.sleep(0.05)
+            await env.sleep(timedelta(hours=20))  # reminded before the 24-hour deadline
+            await handle.execute_update(Revocation.complete_task, TaskDecision(
+                open_tasks[0], outcome, note, "staff:rec", "support", "revocation_phone_confirmation"))
+            with env.auto_time_skipping_disabled():
+                await handle.result()
+            (HISTORIES / f"Revocation-{name}.json").write_text((await handle.fetch_history()).to_json())
+
+
+def _csr() -> str:
+    from tests.test_certificate_authority import make_csr
+
+    return make_csr("www.example.jp")
+
+
+def _subject():  # type: ignore[no-untyped-def]
+    from domain.pki.profiles import OrganisationSubject
+
+    return OrganisationSubject("JP", "Example KK", "Tokyo", "Chiyoda-ku")
+
+
 RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication,
-             "PasswordReset": record_password_reset, "ServerCertApplication": record_server_cert_application}
+             "PasswordReset": record_password_reset, "ServerCertApplication": record_server_cert_application,
+             "Revocation": record_revocation}
 
 
 async def main(only: list[str]) -> None:

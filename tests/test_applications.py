@@ -201,3 +201,91 @@ async def test_a_customer_never_sees_or_acts_on_another_customers_application(po
         app_id
     ]
     assert (await portal.http.get("/api/v1/applications")).status_code == 401
+
+
+async def _issued(p: Portal) -> dict:
+    app_id = (await _apply(p)).json()["id"]
+    task = await _task(p, app_id, "application_review")
+    await p.http.post(f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=p.staff)
+    return await _status(p, app_id, "issued")
+
+
+async def test_revocation_waits_for_the_phone_call_then_shows_in_crl_and_ocsp(
+    portal: Portal, engine: Engine, smtp_sink: tuple[int, Path]
+) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp
+
+    issued = await _issued(portal)
+    r = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "key_compromise"}, headers=portal.customer
+    )
+    assert r.status_code == 201 and "お電話で確認" in r.json()["message"]
+    revocation_id = r.json()["id"]
+    twice = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "cessation"}, headers=portal.customer
+    )
+    assert twice.status_code == 409 and twice.json()["error"] == "revocation_pending"
+    call = await _task(portal, revocation_id, "revocation_phone_confirmation")
+    assert call["facts"]["contact_name"] == "山田 太郎" and call["facts"]["contact_phone"] == "03-1234-5678"
+    # BR 4.9.1.1: 24 hours for a key compromise.
+    from datetime import datetime
+
+    with session_scope(engine) as s:
+        opened = s.get(Task, call["id"]).created_at
+    assert abs(datetime.fromisoformat(call["due_at"]) - opened - timedelta(hours=24)) < timedelta(minutes=1)
+    assert ca.latest_crl(engine, "server-ca") is None  # nothing revoked, nothing published before the call
+
+    done = await portal.http.post(
+        f"/api/v1/tasks/{call['id']}/complete", json={"outcome": "confirmed"}, headers=portal.staff
+    )
+    assert done.status_code == 200
+    await _status(portal, revocation_id, "completed")
+    crl = x509.load_der_x509_crl((await portal.http.get("/pki/server-ca.crl")).content)
+    entry = crl.get_revoked_certificate_by_serial_number(int(issued["serial"], 16))
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    leaf, issuer = x509.load_pem_x509_certificates(
+        (await portal.http.get(f"/api/v1/applications/{issued['id']}/certificate", headers=portal.customer)).content
+    )
+    request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
+    answer = ocsp.load_der_ocsp_response(
+        (await portal.http.post("/ocsp", content=request.public_bytes(Encoding.DER))).content
+    )
+    assert answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
+    again = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "cessation"}, headers=portal.customer
+    )
+    assert again.status_code == 409 and again.json()["error"] == "already_revoked"
+    for _ in range(50):
+        subjects = [m.subject for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
+        if any("失効" in x for x in subjects):
+            break
+        await asyncio.sleep(0.1)
+    assert any("失効" in x for x in subjects)
+
+
+async def test_a_rejected_revocation_revokes_nothing(portal: Portal, engine: Engine) -> None:
+    issued = await _issued(portal)
+    r = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "switching"}, headers=portal.customer
+    )
+    call = await _task(portal, r.json()["id"], "revocation_phone_confirmation")
+    no_note = await portal.http.post(
+        f"/api/v1/tasks/{call['id']}/complete", json={"outcome": "rejected"}, headers=portal.staff
+    )
+    assert no_note.status_code == 422
+    await portal.http.post(
+        f"/api/v1/tasks/{call['id']}/complete",
+        headers=portal.staff,
+        json={"outcome": "rejected", "note": "ご担当者様と連絡が取れませんでした"},
+    )
+    await _status(portal, r.json()["id"], "rejected")
+    assert ca.latest_crl(engine, "server-ca") is None or ca.latest_crl(engine, "server-ca").entries == 0
+    bad = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "because"}, headers=portal.customer
+    )
+    assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "reason"
+    other = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "cessation"}, headers=portal.other
+    )
+    assert other.status_code == 404
