@@ -30,6 +30,7 @@ def activities_for(ctx: ActivityContext) -> list:
         apps.set_application_status,
         apps.issue_application_certificate,
         apps.revoke_application_certificate,
+        apps.schedule_previous_revocation,
         apps.close_application_tasks,
         apps.mail_application_event,
         business_deadlines,

@@ -79,8 +79,10 @@ class ApplicationActivities:
             assert app is not None
             if app.status != "issued":
                 app.certificate_serial, app.status, app.issued_at = issued.serial, "issued", utcnow()
-                # The contract is established with the first certificate (manual: 契約コード).
-                app.contract_code = app.contract_code or f"C{app.id:07d}"
+                # The contract is established with the first certificate (manual: 契約コード);
+                # a reissue stays under its original application's contract.
+                if app.type == "new":
+                    app.contract_code = app.contract_code or f"C{app.id:07d}"
                 s.add(app)
                 audit.record(s, ref.actor, "application.issued", f"application:{app.id}", serial=issued.serial,
                              contract_code=app.contract_code)
@@ -95,6 +97,17 @@ class ApplicationActivities:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         self.set_application_status(StatusChange(req.application_id, req.status, req.actor))
         return changed
+
+    @activity.defn(name="schedule_previous_revocation")
+    def schedule_previous_revocation(self, application_id: int, at: str) -> None:
+        """Shown on the detail page: when the previous certificate will be revoked."""
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            if app is not None and app.revoke_previous_at is None:
+                app.revoke_previous_at = datetime.fromisoformat(at)
+                s.add(app)
+                audit.record(s, "workflow", "application.previous_revocation_scheduled", f"application:{app.id}",
+                             at=at)
 
     @activity.defn(name="close_application_tasks")
     def close_application_tasks(self, workflow_id: str, actor: str) -> int:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities import audit
 from activities import certificate_authority as ca
@@ -25,7 +26,7 @@ from api.tasks_api import error
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.db import session_scope
-from domain.models import Application, CertificateRecord
+from domain.models import Application, CertificateRecord, utcnow
 from domain.pki.csr import parse_csr
 from domain.pki.errors import CsrError
 from domain.pki.hierarchy import TLS_CA
@@ -205,6 +206,8 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
         audit.record(s, customer.actor, "application.revocation_requested", f"application:{record.id}",
                      parent=parent.id, serial=parent.certificate_serial, reason=body.reason)
     contact = _contact(parent.contacts)
+    if body.reason == "key_compromise":
+        await _take_over_delayed_revocation(request, parent)
     client = await request.app.state.temporal.client()
     await client.start_workflow(
         Revocation.run,
@@ -214,3 +217,71 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
         id=record.workflow_id, task_queue=request.app.state.settings.task_queue)
     lang = language_of(request, request.app.state.settings.language)
     return JSONResponse({**application_json(record), "message": REVOCATION_RECEIVED[lang]}, status_code=201)
+
+
+class ReissueRequest(BaseModel):
+    csr: str = Field(min_length=1, max_length=20000)
+    revoke_previous: str = Field(pattern="^(immediately|after_two_weeks)$")
+
+
+@router.post("/applications/{application_id}/reissue", status_code=201)
+async def reissue(request: Request, application_id: int, body: ReissueRequest, customer: Customer) -> JSONResponse:
+    from workflows.reissue import Reissue, ReissueInput
+    from workflows.reissue import workflow_id as reissue_workflow_id
+
+    settings = request.app.state.settings
+    parent = own_application(request, customer, application_id)
+    if parent is None:
+        return error(404, "not_found", "no such application")
+    # The manual's refusals, in its order.
+    if parent.type == "contact_change":
+        return error(409, "not_reissuable", "a contact change record cannot be reissued")
+    if parent.status != "issued" or parent.issued_at is None or not parent.certificate_serial:
+        return error(409, "not_issued", "only an issued certificate can be reissued")
+    if utcnow() - parent.issued_at > settings.reissue_window:
+        days = settings.reissue_window.days
+        return error(409, "reissue_window_closed", f"a reissue is only possible within {days} days of issuance")
+    with session_scope(request.app.state.engine) as s:
+        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
+                                                      CertificateRecord.serial == parent.certificate_serial)).one()
+        earlier = s.exec(select(Application).where(Application.parent_id == parent.id,
+                                                   Application.type == "reissue")).first()
+    if cert.state == "revoked":
+        return error(409, "already_revoked", "this certificate is revoked; apply for a new one")
+    if earlier is not None:
+        return error(409, "already_reissued", f"this certificate was already reissued (application {earlier.id})")
+    if CATALOG[parent.product].reissue_limit == 1 and parent.type == "reissue":
+        return error(409, "ev_reissued_once", "an EV certificate can only be reissued once")
+    try:
+        names = list(parse_csr(body.csr).dns_names)
+    except CsrError as refused:
+        return _invalid([{"field": f"csr.{refused.field}", "message": refused.message}])
+    with session_scope(request.app.state.engine) as s:
+        record = Application(customer_id=customer.id, type="reissue", product=parent.product, csr_pem=body.csr.strip(),
+                             names=names, organization=parent.organization, contacts=parent.contacts,
+                             parent_id=parent.id, reason=body.revoke_previous)
+        s.add(record)
+        s.flush()
+        record.workflow_id = reissue_workflow_id(int(record.id or 0))
+        audit.record(s, customer.actor, "application.reissue_requested", f"application:{record.id}",
+                     parent=parent.id, revoke_previous=body.revoke_previous)
+    client = await request.app.state.temporal.client()
+    await client.start_workflow(
+        Reissue.run,
+        ReissueInput(int(record.id or 0), customer.id, parent.certificate_serial, body.revoke_previous,
+                     settings.delayed_revocation.total_seconds(), customer.actor),
+        id=record.workflow_id, task_queue=settings.task_queue)
+    return JSONResponse(application_json(record), status_code=201)
+
+
+async def _take_over_delayed_revocation(request: Request, parent: Application) -> None:
+    """A key-compromise revocation of a certificate waiting for its delayed revocation stops the wait."""
+    with session_scope(request.app.state.engine) as s:
+        waiting = s.exec(select(Application).where(Application.parent_id == parent.id, Application.type == "reissue",
+                                                   Application.reason == "after_two_weeks")).all()
+    client = await request.app.state.temporal.client()
+    for record in waiting:
+        try:
+            await client.get_workflow_handle(record.workflow_id).signal("previous_revocation_taken_over")
+        except RPCError:
+            pass  # that wait is over already; revoking again is a no-op in the CA

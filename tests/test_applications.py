@@ -13,13 +13,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 from sqlmodel import select
+from temporalio.testing import WorkflowEnvironment
 
 from activities import certificate_authority as ca
 from api import customer_auth
 from api.app import create_app
 from certdesk import accounts, mailbox
 from domain.db import session_scope
-from domain.models import Application, Task
+from domain.models import Application, AuditEvent, Task
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
 from tests.test_certificate_authority import make_csr
@@ -289,3 +290,135 @@ async def test_a_rejected_revocation_revokes_nothing(portal: Portal, engine: Eng
         f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "cessation"}, headers=portal.other
     )
     assert other.status_code == 404
+
+
+async def _revoked(engine: Engine, serial: str, wait: float = 10) -> x509.ReasonFlags | None:
+    """The reason the CRL gives for ``serial`` (waiting up to ``wait`` seconds), else None."""
+    for _ in range(int(wait * 10)):
+        row = ca.latest_crl(engine, "server-ca")
+        if row is not None:
+            entry = x509.load_der_x509_crl(row.der).get_revoked_certificate_by_serial_number(int(serial, 16))
+            if entry is not None:
+                return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def _reissue(p: Portal, app_id: int, when: str) -> httpx.Response:
+    return await p.http.post(
+        f"/api/v1/applications/{app_id}/reissue",
+        headers=p.customer,
+        json={"csr": make_csr("www.example.co.jp"), "revoke_previous": when},
+    )
+
+
+async def test_reissue_revoking_the_previous_certificate_at_once(portal: Portal, engine: Engine) -> None:
+    issued = await _issued(portal)
+    r = await _reissue(portal, issued["id"], "immediately")
+    assert r.status_code == 201 and r.json()["parent_id"] == issued["id"]
+    new = await _status(portal, r.json()["id"], "issued")
+    assert new["serial"] != issued["serial"]
+    assert await _revoked(engine, issued["serial"]) == x509.ReasonFlags.superseded
+    twice = await _reissue(portal, issued["id"], "immediately")
+    assert twice.status_code == 409 and twice.json()["error"] in ("already_reissued", "already_revoked")
+
+
+@pytest.mark.parametrize(
+    ("setup", "code"),
+    [("window", "reissue_window_closed"), ("contact_change", "not_reissuable"), ("pending", "not_issued")],
+)
+async def test_reissue_refusals(portal: Portal, engine: Engine, setup: str, code: str) -> None:
+    if setup == "pending":
+        app_id = (await _apply(portal)).json()["id"]
+    else:
+        app_id = (await _issued(portal))["id"]
+        with session_scope(engine) as s:
+            app = s.get(Application, app_id)
+            if setup == "window":
+                app.issued_at = app.issued_at - timedelta(days=26)
+            else:
+                app.type = "contact_change"
+            s.add(app)
+    r = await _reissue(portal, app_id, "after_two_weeks")
+    assert r.status_code == 409 and r.json()["error"] == code
+    bad = await portal.http.post(
+        f"/api/v1/applications/{app_id}/reissue",
+        headers=portal.customer,
+        json={"csr": make_csr("www.example.co.jp"), "revoke_previous": "someday"},
+    )
+    assert bad.status_code == 422
+
+
+async def test_ev_is_reissued_only_once(portal: Portal, engine: Engine) -> None:
+    org = {**ORG, "registration_number": "0100-01-012345"}
+    app_id = (await _apply(portal, product="ev", organization=org)).json()["id"]
+    task = await _task(portal, app_id, "application_review")
+    await portal.http.post(f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=portal.staff)
+    first = await _status(portal, app_id, "issued")
+    reissued = await _reissue(portal, first["id"], "immediately")
+    assert reissued.status_code == 201
+    await _status(portal, reissued.json()["id"], "issued")
+    again = await _reissue(portal, reissued.json()["id"], "immediately")
+    assert again.status_code == 409 and again.json()["error"] == "ev_reissued_once"
+
+
+async def test_delayed_revocation_fires_after_the_wait_across_a_worker_restart(
+    local_env: WorkflowEnvironment, settings: Settings, engine: Engine, smtp_sink: tuple[int, Path]
+) -> None:
+    from worker import build_worker
+
+    settings = settings.model_copy(
+        update={
+            "temporal_address": local_env.client.service_client.config.target_host,
+            "delayed_revocation": timedelta(seconds=8),
+        }
+    )
+    ca.ensure_hierarchy(engine, settings)
+    accounts.create_staff(engine, "sato", "support", password=PASSWORD)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://portal.test"
+    ) as http:
+        staff = (await http.post("/api/v1/staff/session", json={"username": "sato", "password": PASSWORD})).json()
+        p = Portal(
+            http,
+            _customer_token(engine, settings, "Example KK", "it@example.co.jp"),
+            {},
+            {"authorization": f"Bearer {staff['token']}"},
+        )
+        async with build_worker(local_env.client, settings):
+            issued = await _issued(p)
+            r = await _reissue(p, issued["id"], "after_two_weeks")
+            reissue = await _status(p, r.json()["id"], "issued")
+            for _ in range(50):
+                reissue = (await http.get(f"/api/v1/applications/{r.json()['id']}", headers=p.customer)).json()
+                if reissue["revoke_previous_at"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert reissue["revoke_previous_at"]
+        assert await _revoked(engine, issued["serial"], wait=1) is None  # not before the wait
+        await asyncio.sleep(4)  # the worker is down for a while
+        async with build_worker(local_env.client, settings):
+            assert await _revoked(engine, issued["serial"], wait=20) == x509.ReasonFlags.superseded
+        with session_scope(engine) as s:
+            events = s.exec(select(AuditEvent).where(AuditEvent.action == "certificate.revoked")).all()
+        assert [e.actor for e in events] == ["timer"]
+
+
+async def test_key_compromise_during_the_wait_takes_over_and_nothing_is_revoked_twice(
+    portal: Portal, local_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    issued = await _issued(portal)
+    r = await _reissue(portal, issued["id"], "after_two_weeks")  # 14 days: the timer will not fire here
+    await _status(portal, r.json()["id"], "issued")
+    revocation = await portal.http.post(
+        f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "key_compromise"}, headers=portal.customer
+    )
+    assert revocation.status_code == 201
+    result = await asyncio.wait_for(local_env.client.get_workflow_handle(f"reissue-{r.json()['id']}").result(), 20)
+    assert result["previous"] == "taken_over"
+    call = await _task(portal, revocation.json()["id"], "revocation_phone_confirmation")
+    await portal.http.post(f"/api/v1/tasks/{call['id']}/complete", json={"outcome": "confirmed"}, headers=portal.staff)
+    assert await _revoked(engine, issued["serial"]) == x509.ReasonFlags.key_compromise
+    with session_scope(engine) as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "certificate.revoked")).all()
+    assert [e.actor for e in events] == ["staff:sato"]

@@ -3,7 +3,9 @@
 from workflows.crl_publication import CrlPublication
 from workflows.initial_password import InitialPasswordExpiry
 from workflows.password_reset import PasswordReset
+from workflows.reissue import Reissue
 from workflows.revocation import Revocation
 from workflows.server_cert_application import ServerCertApplication
 
-WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation]
+WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
+                         Reissue]

@@ -1,0 +1,91 @@
+"""Reissue with delayed revocation (S-4, manual section 2).
+
+The new certificate is issued from the new CSR under the vetted subject; then the previous
+one is revoked (superseded) either at once or by a durable timer two weeks later (configurable),
+with a reminder the day before. A key-compromise revocation of the previous certificate during
+the wait takes over: the timer stands down and the revocation process does the rest. Revoking
+is idempotent in the CA, so nothing is ever revoked twice.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.applications import ApplicationActivities, ApplicationRef, RevokeForApplication
+
+ACTIVITY_TIMEOUT = timedelta(minutes=2)
+REMINDER_BEFORE = timedelta(days=1)
+
+
+@dataclass
+class ReissueInput:
+    reissue_id: int  # the reissue's own record (holds the new CSR)
+    customer_id: int
+    previous_serial: str
+    revoke_previous: str  # immediately | after_two_weeks
+    delay_seconds: float = 14 * 86400
+    actor: str = "customer"
+
+
+@dataclass
+class ReissueResult:
+    serial: str
+    previous: str  # revoked | taken_over
+
+
+def workflow_id(reissue_id: int) -> str:
+    return f"reissue-{reissue_id}"
+
+
+@workflow.defn
+class Reissue:
+    def __init__(self) -> None:
+        self._taken_over = False
+
+    @workflow.signal
+    def previous_revocation_taken_over(self) -> None:
+        """A key-compromise revocation of the previous certificate was requested: it decides now."""
+        self._taken_over = True
+
+    @workflow.run
+    async def run(self, inp: ReissueInput) -> ReissueResult:
+        # 1. The new certificate, from the new CSR and the vetted subject.
+        serial: str = await workflow.execute_activity_method(
+            ApplicationActivities.issue_application_certificate,
+            ApplicationRef(inp.reissue_id, workflow.info().workflow_id, inp.actor),
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        await self._mail(inp, "issued")
+
+        # 2. The previous certificate: at once, or after the wait, unless a revocation takes over.
+        if inp.revoke_previous == "after_two_weeks":
+            revoke_at = workflow.now() + timedelta(seconds=inp.delay_seconds)
+            await workflow.execute_activity_method(
+                ApplicationActivities.schedule_previous_revocation, args=[inp.reissue_id, revoke_at.isoformat()],
+                start_to_close_timeout=ACTIVITY_TIMEOUT)
+            if revoke_at - REMINDER_BEFORE > workflow.now() and not await self._wait_until(revoke_at - REMINDER_BEFORE):
+                await self._mail(inp, "reissue_revocation_reminder")
+            if await self._wait_until(revoke_at):
+                return ReissueResult(serial, "taken_over")
+        await workflow.execute_activity_method(
+            ApplicationActivities.revoke_application_certificate,
+            RevokeForApplication(inp.reissue_id, inp.previous_serial, "superseded",
+                                 "timer" if inp.revoke_previous == "after_two_weeks" else inp.actor, status="issued"),
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        return ReissueResult(serial, "revoked")
+
+    async def _wait_until(self, moment) -> bool:  # type: ignore[no-untyped-def]
+        """Sleeps until ``moment``; True when a revocation took over meanwhile."""
+        remaining = moment - workflow.now()
+        if remaining > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._taken_over, timeout=remaining)
+            except TimeoutError:
+                pass
+        return self._taken_over
+
+    async def _mail(self, inp: ReissueInput, event: str) -> None:
+        await workflow.execute_activity_method(
+            ApplicationActivities.mail_application_event, args=[inp.reissue_id, event],
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
