@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api import applications_api, desk, pki, portal, profile_api, staff_auth, tasks_api
+from api import application_pages, applications_api, desk, pki, portal, profile_api, staff_auth, tasks_api
 from api.customer_auth import CustomerLoginRequired, PasswordChangeRequired
 from api.rendering import render
 from certdesk import mailbox
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal.router)
     app.include_router(profile_api.router)
     app.include_router(applications_api.router)
+    app.include_router(application_pages.router)
     _install_error_handlers(app)
 
     @app.get("/healthz")
