@@ -1,5 +1,6 @@
 """Shared fixtures: real databases, real Temporal servers from the installed wheels, a real SMTP sink."""
 
+import contextlib
 import os
 import socket
 import uuid
@@ -9,11 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from certdesk import mailbox
 from certdesk.temporal import installed_binary
-from domain.db import make_engine, migrate
+from domain.db import dispose_engine, make_engine, migrate
 from domain.settings import SEARCH_ATTRIBUTES, Settings
 
 PG_URL = os.environ.get("CERTDESK_TEST_DATABASE_URL")
@@ -55,6 +57,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrate(eng)
     yield eng
     eng.dispose()
+    dispose_engine(database_url)  # the app's and the worker's pool for this database
 
 
 @pytest.fixture
@@ -107,6 +110,20 @@ async def local_stack(local_env: WorkflowEnvironment, settings: Settings, engine
     settings = settings.model_copy(update={"temporal_address": local_env.client.service_client.config.target_host})
     async with build_worker(local_env.client, settings):
         yield settings
-    query = f"TaskQueue='{settings.task_queue}' AND ExecutionStatus='Running'"
-    async for execution in local_env.client.list_workflows(query):
-        await local_env.client.get_workflow_handle(execution.id).terminate("test finished")
+    await end_running_workflows(local_env, settings.task_queue)
+
+
+async def end_running_workflows(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Terminates what is still running on ``task_queue``. Visibility lags a moment behind a
+    start, so look until two queries in a row find nothing."""
+    import asyncio
+
+    query = f"TaskQueue='{task_queue}' AND ExecutionStatus='Running'"
+    quiet = 0
+    while quiet < 2:
+        found = [e.id async for e in env.client.list_workflows(query)]
+        for workflow_id in found:
+            with contextlib.suppress(RPCError):
+                await env.client.get_workflow_handle(workflow_id).terminate("test finished")
+        quiet = quiet + 1 if not found else 0
+        await asyncio.sleep(0.3)
