@@ -23,6 +23,7 @@ from domain.db import session_scope
 from domain.models import Application, AuditEvent, Task
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
+from tests.conftest import end_running_workflows
 from tests.test_certificate_authority import make_csr
 
 PASSWORD = "correct horse battery"
@@ -399,6 +400,13 @@ async def test_delayed_revocation_fires_after_the_wait_across_a_worker_restart(
         await asyncio.sleep(4)  # the worker is down for a while
         async with build_worker(local_env.client, settings):
             assert await _revoked(engine, issued["serial"], wait=20) == x509.ReasonFlags.superseded
+            # Let the workflow finish while a worker is there; nothing may outlive this test on the
+            # shared dev server (the next test's database reuses the id reissue-2).
+            done = await asyncio.wait_for(
+                local_env.client.get_workflow_handle(f"reissue-{r.json()['id']}").result(), 20
+            )
+            assert done["previous"] == "revoked"
+        await end_running_workflows(local_env, settings.task_queue)
         with session_scope(engine) as s:
             events = s.exec(select(AuditEvent).where(AuditEvent.action == "certificate.revoked")).all()
         assert [e.actor for e in events] == ["timer"]
