@@ -16,6 +16,7 @@ from activities.accounts import AccountActivities, PasswordResetActivities
 from activities.applications import ApplicationActivities
 from activities.calendar import business_deadlines
 from activities.context import ActivityContext
+from activities.login_certificates import LoginCertActivities
 from activities.mail import MailActivities
 from activities.pki import PkiActivities
 from activities.tasks import TaskActivities
@@ -26,7 +27,15 @@ from workflows.registry import WORKFLOWS
 def activities_for(ctx: ActivityContext) -> list:
     accounts, mail, pki = AccountActivities(ctx), MailActivities(ctx), PkiActivities(ctx)
     resets, tasks, apps = PasswordResetActivities(ctx), TaskActivities(ctx), ApplicationActivities(ctx)
+    login = LoginCertActivities(ctx)
     return [
+        login.set_enrollment_state,
+        login.register_credentials,
+        login.issue_certificate,
+        login.mail_enrollment,
+        login.finish_download,
+        login.discard_undelivered,
+        login.revoke_login_certificate,
         apps.set_application_status,
         apps.issue_application_certificate,
         apps.revoke_application_certificate,

@@ -11,7 +11,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api import application_pages, applications_api, desk, pki, portal, profile_api, staff_auth, tasks_api
+from api import (
+    application_pages,
+    applications_api,
+    desk,
+    enroll_api,
+    enrollments_api,
+    pki,
+    portal,
+    profile_api,
+    staff_auth,
+    tasks_api,
+)
 from api.customer_auth import CustomerLoginRequired, PasswordChangeRequired
 from api.rendering import render
 from certdesk import mailbox
@@ -25,9 +36,9 @@ log = logging.getLogger("certdesk.api")
 class TemporalHandle:
     """One client for the app's life, (re)connected on demand so the API starts before Temporal."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.settings = settings
-        self._client: Client | None = None
+        self._client = client  # given: a test's time-skipping server
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -37,13 +48,13 @@ class TemporalHandle:
             return self._client
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     app = FastAPI(title="certdesk", version="0.1.0")
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
-    app.state.temporal = TemporalHandle(settings)
+    app.state.temporal = TemporalHandle(settings, temporal_client)
 
     app.include_router(pki.router)
     app.include_router(tasks_api.router)
@@ -52,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(profile_api.router)
     app.include_router(applications_api.router)
     app.include_router(application_pages.router)
+    app.include_router(enrollments_api.router)
+    app.include_router(enroll_api.router)
     _install_error_handlers(app)
 
     @app.get("/healthz")

@@ -547,3 +547,13 @@ def language_of(request: Request, default: str = "ja") -> str:
 def translator(lang: str):  # type: ignore[no-untyped-def]
     table = MESSAGES[lang]
     return lambda key: table.get(key, MESSAGES["ja"].get(key, key))
+
+
+def _merge_end_user_messages() -> None:
+    from api.end_user_messages import END_USER_MESSAGES
+
+    for lang in LANGUAGES:
+        MESSAGES[lang].update(END_USER_MESSAGES[lang])
+
+
+_merge_end_user_messages()

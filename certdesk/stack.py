@@ -1,7 +1,8 @@
 """``certdesk up``: the whole embedded stack in one process tree, stopped cleanly by Ctrl-C.
 
-Order matters: schema, Temporal, SMTP sink, worker, API; then timers that should exist but
-do not (accounts created while Temporal was down) are started. Stopping runs in reverse.
+Order matters: schema, Temporal, SMTP sink, worker, API, the account pages' HTTPS port; then timers
+that should exist but do not (accounts created while Temporal was down) are started. Stopping runs
+in reverse.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from temporalio.service import RPCError
 
 from activities import certificate_authority as ca
 from certdesk import accounts, mailbox
+from certdesk.client_cert_port import account_port_server
 from certdesk.processes import ensure_crl_schedule, start_initial_password_timer
 from certdesk.temporal import connect, start_dev_server
 from domain.db import engine_for, migrate
@@ -26,6 +28,12 @@ from worker import build_worker
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+async def serve(server: uvicorn.Server) -> None:
+    """uvicorn calls sys.exit when it cannot bind, which would escape asyncio.run: end just this task."""
+    with contextlib.suppress(SystemExit):
+        await server.serve()
 
 
 async def reconcile_timers(client: Client, settings: Settings) -> int:
@@ -85,16 +93,36 @@ async def run(settings: Settings) -> int:
 
         worker = build_worker(client, settings)
         from api.app import create_app
+        from api.login_account import create_account_app
 
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host,
                                                port=settings.api_port, log_level="warning", lifespan="on"))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # (uvicorn >= 0.29)
+        try:
+            account_server = await asyncio.to_thread(account_port_server, create_account_app(settings), settings,
+                                                     engine)
+        except (RuntimeError, OSError) as exc:
+            say(f"certdesk: cannot set up the account pages' HTTPS port: {exc}")
+            return 1
         worker_task = asyncio.create_task(worker.run(), name="worker")
-        api_task = asyncio.create_task(server.serve(), name="api")
+        api_task = asyncio.create_task(serve(server), name="api")
         while not server.started and not api_task.done():  # noqa: ASYNC110 (uvicorn offers only a flag)
             await asyncio.sleep(0.05)
         if api_task.done():
             say(f"certdesk: the API could not start on {settings.api_host}:{settings.api_port}")
+            await worker.shutdown()
+            return 1
+        account_task = asyncio.create_task(serve(account_server), name="account")
+        while not account_server.started and not account_task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if account_task.done():
+            problem = account_task.exception()
+            say(f"certdesk: the account pages could not start on {settings.api_host}:{settings.tls_port}"
+                + (f" ({problem})" if problem else " (port in use? set CERTDESK_TLS_PORT)"))
+            server.should_exit = True
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await api_task
             await worker.shutdown()
             return 1
 
@@ -105,6 +133,7 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: started {started} pending timer(s)")
         base = f"http://{settings.api_host}:{settings.api_port}"
         say(f"certdesk: web UI and API   {base}/   (health {base}/healthz)")
+        say(f"certdesk: account pages (client certificate)   https://{settings.api_host}:{settings.tls_port}/account")
         if settings.embedded_temporal:
             say(f"certdesk: Temporal         {settings.resolved_temporal_address}   UI http://127.0.0.1:{settings.temporal_ui_port}/")
         else:
@@ -113,13 +142,13 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: mail sink        smtp://127.0.0.1:{settings.smtp_port}   read it at {base}/dev/mailbox")
         say("certdesk: ready. Ctrl-C stops everything.")
 
-        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), worker_task, api_task],
+        done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), worker_task, api_task, account_task],
                                      return_when=asyncio.FIRST_COMPLETED)
         say("certdesk: stopping")
-        server.should_exit = True
+        server.should_exit = account_server.should_exit = True
         if not worker_task.done():
             await worker.shutdown()
-        for task in (api_task, worker_task):
+        for task in (api_task, account_task, worker_task):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
         return 0

@@ -258,3 +258,94 @@ class Application(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why rejected / what documents
     created_at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
     issued_at: datetime | None = ts()
+
+
+class LoginUser(SQLModel, table=True):
+    """An end user of a tenant's website who holds (or is getting) a login certificate (L-1)."""
+
+    __tablename__ = "login_user"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: str = Field(max_length=64)  # the tenant's own id for the user
+    email: str = Field(max_length=254)
+    certificate_name: str = Field(max_length=64)  # the CN, shown when logging in
+    language: str = Field(default="ja", max_length=2)
+    question_id: str | None = Field(default=None, max_length=40)
+    answer_hash: str | None = Field(default=None, max_length=200)  # argon2id of the normalised answer
+    certificate_serial: str | None = Field(default=None, max_length=64, index=True)  # the one in use
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class Enrollment(SQLModel, table=True):
+    """One registration (kind ``registration``) or reissue (``reissue``) and its download.
+
+    The workflow decides; this row mirrors its state for lists and lookups. Secrets are
+    stored only as argon2id hashes; the link token is a MAC over ``public_id``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=40, unique=True, index=True)
+    kind: str = Field(max_length=20)  # registration | reissue
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    user_id: str = Field(max_length=64, index=True)
+    email: str = Field(max_length=254)
+    certificate_name: str = Field(max_length=64)
+    language: str = Field(default="ja", max_length=2)
+    login_user_id: int | None = Field(default=None, foreign_key="login_user.id", index=True)
+    state: str = Field(default="otp", max_length=20, index=True)
+    otp_hash: str | None = Field(default=None, max_length=200)
+    expires_at: datetime = ts(nullable=False)  # the OTP (or reissue link) deadline
+    download_password_hash: str | None = Field(default=None, max_length=200)
+    download_expires_at: datetime | None = ts()
+    certificate_serial: str | None = Field(default=None, max_length=64)  # the new certificate
+    previous_serial: str | None = Field(default=None, max_length=64)  # reissue: the one it replaces
+    revoke_old: str | None = Field(default=None, max_length=20)  # reissue: on_download | immediately
+    workflow_id: str = Field(default="", max_length=200)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class EnrollmentDraft(SQLModel, table=True):
+    """Hashes prepared by the API for a secret-question step, named to the workflow by id.
+
+    The workflow accepts one draft (the first complete step wins); only then are its hashes
+    copied onto the user and the enrollment. Keeps even hashes out of workflow histories.
+    """
+
+    __tablename__ = "enrollment_draft"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    question_id: str | None = Field(default=None, max_length=40)
+    answer_hash: str | None = Field(default=None, max_length=200)
+    download_password_hash: str = Field(max_length=200)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class LoginEvent(SQLModel, table=True):
+    """A login to the account pages with a login certificate (L-2 login history)."""
+
+    __tablename__ = "login_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    certificate_serial: str = Field(max_length=64)
+    at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
+    address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class EndUserSession(SQLModel, table=True):
+    """An account-pages session of a login certificate holder; ends on logout."""
+
+    __tablename__ = "end_user_session"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    last_seen_at: datetime = ts(nullable=False, default_factory=utcnow)
+    expires_at: datetime = ts(nullable=False)

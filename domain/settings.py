@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     otp_ttl: Duration = timedelta(days=3)
     otp_max_attempts: int = Field(5, ge=1)
     download_ttl: Duration = timedelta(days=14)
+    download_max_attempts: int = Field(5, ge=1)
+    reissue_ttl: Duration = timedelta(days=3)  # how long a reissue link waits for the answer
     secret_answer_max_attempts: int = Field(5, ge=1)
     delayed_revocation: Duration = timedelta(days=14)
     reissue_window: Duration = timedelta(days=25)

@@ -237,6 +237,114 @@ async def record_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             (HISTORIES / f"Reissue-{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def _drive_login(env: WorkflowEnvironment, settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    """The API in process against this environment, and a tenant's key."""
+    import httpx
+
+    from api.app import create_app
+
+    ca.ensure_hierarchy(engine, settings)
+    _, key = accounts.create_tenant(engine, f"Shop {settings.task_queue}")
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, env.client)),
+                             base_url="http://certdesk.test", headers={"authorization": f"Bearer {key}"})
+    return http
+
+
+async def _registered(http, env: WorkflowEnvironment, user_id: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """Invite, one wrong OTP, the right one, the secret; returns (enrollment id, token, download password)."""
+    invitation = (await http.post("/api/v1/enrollments", json={"user_id": user_id, "email": f"{user_id}@example.jp",
+                                                               "name": "Yamada Taro"})).json()
+    token = invitation["enrollment_url"].rsplit("/", 1)[1]
+    await http.post(f"/api/v1/enroll/{token}/otp", json={"one_time_password": "00000000"})
+    await http.post(f"/api/v1/enroll/{token}/otp", json={"one_time_password": invitation["one_time_password"]})
+    secret = await http.post(f"/api/v1/enroll/{token}/secret", json={"question_id": "first_pet", "answer": "Pochi"})
+    for _ in range(100):
+        status = (await http.get(f"/api/v1/enrollments/{invitation['id']}")).json()
+        if status["status"] == "download":
+            break
+        await env.sleep(timedelta(seconds=1))
+    return invitation["id"], token, secret.json()["download_password"]
+
+
+async def record_login_registration(env: WorkflowEnvironment, tmp: Path) -> None:
+    from workflows.login_registration import workflow_id
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        async with await _drive_login(env, settings, engine) as http:
+            public_id, token, password = await _registered(http, env, "u-1")
+            await http.post(f"/api/v1/downloads/{token}", json={"download_password": "wrong"})
+            await http.post(f"/api/v1/downloads/{token}", json={"download_password": password})
+            handle = env.client.get_workflow_handle(workflow_id(public_id))
+            await handle.result()
+            (HISTORIES / "LoginCertRegistration-downloaded.json").write_text((await handle.fetch_history()).to_json())
+
+            invitation = (await http.post("/api/v1/enrollments", json={"user_id": "u-2", "email": "u-2@example.jp",
+                                                                       "name": "Sato Hanako"})).json()
+            handle = env.client.get_workflow_handle(workflow_id(invitation["id"]))
+            await env.sleep(settings.otp_ttl + timedelta(minutes=1))
+            await handle.result()
+            (HISTORIES / "LoginCertRegistration-expired.json").write_text((await handle.fetch_history()).to_json())
+
+
+async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
+    from sqlmodel import select
+
+    from activities.login_certificates import LoginRevocation
+    from domain.db import session_scope
+    from domain.models import Task
+    from workflows.login_reissue import LoginCertReissue
+    from workflows.login_reissue import workflow_id as reissue_id
+    from workflows.login_revocation import LoginCertRevocation
+    from workflows.login_revocation import workflow_id as revocation_id
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        async with await _drive_login(env, settings, engine) as http:
+            public_id, token, password = await _registered(http, env, "u-3")
+            await http.post(f"/api/v1/downloads/{token}", json={"download_password": password})
+            serial = (await http.get(f"/api/v1/enrollments/{public_id}")).json()["certificate_serial"]
+            reissue = (await http.post(f"/api/v1/login-certificates/{serial}/reissue",
+                                       json={"revoke_old": "on_download"})).json()
+            handle = env.client.get_workflow_handle(reissue_id(reissue["id"]))
+            reissue_token = ""
+            while not reissue_token:
+                await env.sleep(timedelta(seconds=1))
+                reissue_token = mailbox_token(tmp, "/reissue/")
+            for _ in range(settings.secret_answer_max_attempts):
+                await http.post(f"/api/v1/reissue/{reissue_token}/answer", json={"answer": "Tama"})
+            task = None
+            while task is None:
+                await env.sleep(timedelta(seconds=1))
+                with session_scope(engine) as s:
+                    task = s.exec(select(Task).where(Task.kind == "reissue_unlock")).first()
+            await handle.execute_update(LoginCertReissue.complete_task,
+                                        TaskDecision(int(task.id or 0), "unlock", "", "staff:sato", "support"))
+            answer = await http.post(f"/api/v1/reissue/{reissue_token}/answer", json={"answer": "pochi"})
+            for _ in range(100):
+                status = (await http.get(f"/api/v1/enrollments/{reissue['id']}")).json()
+                if status["status"] == "download":
+                    break
+                await env.sleep(timedelta(seconds=1))
+            await http.post(f"/api/v1/downloads/{reissue_token}",
+                            json={"download_password": answer.json()["download_password"]})
+            await handle.result()
+            (HISTORIES / "LoginCertReissue-unlocked.json").write_text((await handle.fetch_history()).to_json())
+
+            new_serial = status["certificate_serial"]
+            await http.post(f"/api/v1/login-certificates/{new_serial}/revoke", json={"reason": "keyCompromise"})
+            handle = env.client.get_workflow_handle(revocation_id(new_serial))
+            await handle.result()
+            assert LoginRevocation and LoginCertRevocation
+            (HISTORIES / "LoginCertRevocation.json").write_text((await handle.fetch_history()).to_json())
+
+
+def mailbox_token(tmp: Path, marker: str) -> str:
+    for mail in mailbox.list_mail(tmp / "mailbox"):
+        for word in mail.body.split():
+            if marker in word:
+                return word.rsplit("/", 1)[1]
+    return ""
+
+
 def _csr() -> str:
     from tests.test_certificate_authority import make_csr
 
@@ -256,6 +364,8 @@ RECORDERS = {
     "ServerCertApplication": record_server_cert_application,
     "Revocation": record_revocation,
     "Reissue": record_reissue,
+    "LoginCertRegistration": record_login_registration,
+    "LoginCertReissue": record_login_reissue,
 }
 
 

@@ -35,7 +35,8 @@ def stack_env(data_dir: Path, **extra: str) -> dict[str, str]:
             break
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTDESK_")}
     env.update(CERTDESK_DATA_DIR=str(data_dir), CERTDESK_TEMPORAL_PORT=str(temporal),
-               CERTDESK_API_PORT=str(free_port()), CERTDESK_SMTP_PORT=str(free_port()), **extra)
+               CERTDESK_TLS_PORT=str(free_port()), CERTDESK_API_PORT=str(free_port()),
+               CERTDESK_SMTP_PORT=str(free_port()), **extra)
     return env
 
 

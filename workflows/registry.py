@@ -2,10 +2,13 @@
 
 from workflows.crl_publication import CrlPublication
 from workflows.initial_password import InitialPasswordExpiry
+from workflows.login_registration import LoginCertRegistration
+from workflows.login_reissue import LoginCertReissue
+from workflows.login_revocation import LoginCertRevocation
 from workflows.password_reset import PasswordReset
 from workflows.reissue import Reissue
 from workflows.revocation import Revocation
 from workflows.server_cert_application import ServerCertApplication
 
 WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
-                         Reissue]
+                         Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation]

@@ -1,0 +1,127 @@
+"""Login certificate enrollment (L-1, L-3): the rules, without Temporal or a database.
+
+One-time passwords, the secret questions, how answers are compared, the links mailed to
+end users, and the states an enrollment or a reissue passes through.
+"""
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+OTP_DIGITS = 8
+ANSWER_MAX = 64
+
+# States shared by the registration and reissue processes (mirrored on the enrollment row).
+OTP, QUESTION, ANSWER = "otp", "question", "answer"  # waiting for the person
+REGISTERING, ISSUING, DOWNLOAD, DELIVERING = "registering", "issuing", "download", "delivering"
+DOWNLOADED = "downloaded"
+EXPIRED, LOCKED, REPLACED, REJECTED = "expired", "locked", "replaced", "rejected"
+DOWNLOAD_EXPIRED, DOWNLOAD_LOCKED = "download_expired", "download_locked"
+ENDED = (DOWNLOADED, EXPIRED, LOCKED, REPLACED, REJECTED, DOWNLOAD_EXPIRED, DOWNLOAD_LOCKED)
+# A reissue lock waits for support; a registration lock ends it (the website invites again).
+REISSUE_ENDED = tuple(s for s in ENDED if s != LOCKED)
+
+REVOKE_OLD = ("on_download", "immediately")
+
+
+@dataclass(frozen=True)
+class SecretQuestion:
+    id: str
+    ja: str
+    en: str
+
+    def text(self, language: str) -> str:
+        return self.en if language == "en" else self.ja
+
+
+QUESTIONS: tuple[SecretQuestion, ...] = (
+    SecretQuestion("mother_maiden_name", "母親の旧姓は？", "What is your mother's maiden name?"),
+    SecretQuestion("first_pet", "初めて飼ったペットの名前は？", "What was the name of your first pet?"),
+    SecretQuestion("birth_town", "生まれた町の名前は？", "In which town were you born?"),
+    SecretQuestion("elementary_school", "卒業した小学校の名前は？", "Which elementary school did you attend?"),
+    SecretQuestion("childhood_nickname", "子供の頃のあだ名は？", "What was your childhood nickname?"),
+    SecretQuestion("favourite_food", "好きな食べ物は？", "What is your favourite food?"),
+)
+QUESTION_IDS = {q.id: q for q in QUESTIONS}
+
+
+def new_otp() -> str:
+    """Eight random digits from the CSPRNG (leading zeros kept)."""
+    return f"{secrets.randbelow(10 ** OTP_DIGITS):0{OTP_DIGITS}d}"
+
+
+def normalise_otp(value: str) -> str:
+    """What a person types: full-width digits, spaces and hyphens are forgiven."""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", value))
+
+
+def normalise_answer(answer: str) -> str:
+    """NFKC, case-folded, whitespace collapsed: ＴＡＲＯ  yamada and taro Yamada are one answer."""
+    return " ".join(unicodedata.normalize("NFKC", answer).casefold().split())
+
+
+def answer_problem(answer: str) -> str | None:
+    normalised = normalise_answer(answer)
+    if not normalised:
+        return "the answer must not be empty"
+    if len(normalised) > ANSWER_MAX:
+        return f"the answer may be at most {ANSWER_MAX} characters"
+    return None
+
+
+# --- links mailed to end users ------------------------------------------------------------
+# The token in /enroll/{token}, /download/{token} and /reissue/{token} is the enrollment's
+# public id and a MAC over it, so no token is stored, and activities rebuild the link from
+# ids alone (nothing secret passes through workflow histories).
+
+def _mac(key: bytes, public_id: str) -> str:
+    digest = hmac.new(key, f"certdesk-link:{public_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def link_key(passphrase: str) -> bytes:
+    """A key of its own for links, derived from the CA passphrase (never the passphrase itself)."""
+    return hmac.new(passphrase.encode(), b"certdesk link tokens v1", hashlib.sha256).digest()
+
+
+def link_token(key: bytes, public_id: str) -> str:
+    return f"{public_id}.{_mac(key, public_id)}"
+
+
+def public_id_of(key: bytes, token: str) -> str | None:
+    """The enrollment a token names, or None for a token this service did not make."""
+    public_id, _, mac = token.partition(".")
+    if not public_id or not mac or len(token) > 200:
+        return None
+    return public_id if hmac.compare_digest(mac, _mac(key, public_id)) else None
+
+
+def new_public_id() -> str:
+    return f"enr_{secrets.token_hex(10)}"
+
+
+@dataclass
+class Attempts:
+    """A counter of wrong tries that locks at ``limit``."""
+
+    limit: int
+    failures: int = 0
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.failures, 0)
+
+    @property
+    def locked(self) -> bool:
+        return self.failures >= self.limit
+
+    def fail(self) -> int:
+        self.failures += 1
+        return self.left
+
+    def reset(self) -> None:
+        self.failures = 0
