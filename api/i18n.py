@@ -550,10 +550,12 @@ def translator(lang: str):  # type: ignore[no-untyped-def]
 
 
 def _merge_end_user_messages() -> None:
+    from api.account_messages import ACCOUNT_MESSAGES
     from api.end_user_messages import END_USER_MESSAGES
 
     for lang in LANGUAGES:
         MESSAGES[lang].update(END_USER_MESSAGES[lang])
+        MESSAGES[lang].update(ACCOUNT_MESSAGES[lang])
 
 
 _merge_end_user_messages()

@@ -1,16 +1,218 @@
-"""The end user's account pages (L-2), served where the login certificate is presented.
+"""The end user's account pages (L-2, manual section 4), reached with the login certificate itself.
 
-``create_account_app`` is a separate app: in production the TLS terminator that asks for
-client certificates routes to it; ``certdesk up`` serves it on its local HTTPS port.
+A separate app: in production the TLS terminator that asks for client certificates routes to
+it and passes the verified certificate URL-encoded in ``CERTDESK_CLIENT_CERT_HEADER`` (nginx:
+``$ssl_client_escaped_cert``); ``certdesk up`` serves it on its local HTTPS port, which does the
+same. Every request checks the certificate against the CA's records (revoked or expired: no
+entry). A session marks one login, so the history lists logins, not page views; logging out
+ends it, and the next visit with the certificate is a new login.
 """
 
-from fastapi import FastAPI
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
 
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlmodel import col, select
+from starlette.exceptions import HTTPException
+
+from activities import audit
+from activities import certificate_authority as ca
+from api import sessions
+from api.i18n import language_of, translator
+from api.rendering import render
+from domain import enrollment as e
+from domain.credentials import hash_password, verify_password
+from domain.db import engine_for, session_scope
+from domain.models import CertificateRecord, EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
+from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, load_settings
+
+END_USER = sessions.SessionKind(EndUserSession, "login_user_id", "certdesk_end_user")
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The person behind the presented certificate, with this login's session."""
+
+    user_id: int
+    serial: str
+    csrf_token: str
+    token: str
+    new_login: bool
+
+
+class CertificateRefused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+
+def _presented_serial(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    header = request.headers.get(settings.client_cert_header)
+    if not header:
+        raise CertificateRefused(401, "no_certificate")
+    try:
+        return ca.verified_login_certificate(request.app.state.engine, unquote(header))
+    except ValueError as refused:
+        raise CertificateRefused(403, "revoked" if "revoked" in str(refused) else "invalid") from None
+
+
+def require_holder(request: Request) -> Holder:
+    serial = _presented_serial(request)
+    engine = request.app.state.engine
+    with session_scope(engine) as s:
+        user = s.exec(select(LoginUser).where(LoginUser.certificate_serial == serial)).first()
+        if user is None:
+            raise CertificateRefused(403, "unknown")
+        user_id = int(user.id or 0)
+        cookie = request.cookies.get(END_USER.cookie_name(True))
+        row = sessions.live_session(s, END_USER, cookie) if cookie else None
+        if row is not None and row.login_user_id == user_id:
+            return Holder(user_id, serial, row.csrf_token, cookie or "", False)
+        token, csrf = sessions.open_session(s, END_USER, user_id)
+        s.add(LoginEvent(login_user_id=user_id, certificate_serial=serial,
+                         address=(request.client.host if request.client else "")[:64],
+                         user_agent=request.headers.get("user-agent", "")[:300]))
+        return Holder(user_id, serial, csrf, token, True)
+
+
+Current = Annotated[Holder, Depends(require_holder)]
+
+
+def _page(request: Request, holder: Holder, template: str, status: int = 200, **ctx: object) -> Response:
+    response = render(request, f"login_account/{template}", holder=holder, **ctx)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    if holder.new_login:
+        # The account port is always HTTPS, so the cookie is always Secure (and __Host-).
+        sessions.set_cookie(response, END_USER, True, holder.token)
+    return response
+
+
+def _check_csrf(holder: Holder, submitted: str | None) -> None:
+    sessions.check_csrf("cookie", holder.csrf_token, submitted)
+
+
+def _account(request: Request, holder: Holder) -> dict[str, object]:
+    with session_scope(request.app.state.engine) as s:
+        user = s.get(LoginUser, holder.user_id)
+        assert user is not None
+        tenant = s.get(Tenant, user.tenant_id)
+        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
+                                                      CertificateRecord.serial == holder.serial)).one()
+        lang = language_of(request, user.language)
+        question = e.QUESTION_IDS.get(user.question_id or "")
+        return {"user_id": user.user_id, "certificate_name": user.certificate_name, "email": user.email,
+                "website": tenant.name if tenant else "", "serial": cert.serial, "status": cert.state,
+                "not_before": cert.not_before, "not_after": cert.not_after,
+                "question": question.text(lang) if question else ""}
 
 
 def create_account_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    app = FastAPI(title="certdesk account", version="0.1.0")
+    app = FastAPI(title="certdesk account", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
+    app.state.engine = engine_for(settings.resolved_database_url)
+
+    @app.exception_handler(CertificateRefused)
+    async def refused(request: Request, exc: CertificateRefused) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": f"certificate_{exc.reason}",
+                                 "message": translator(language_of(request))(f"acct_refused_{exc.reason}")},
+                                status_code=exc.status)
+        response = render(request, "login_account/refused.html", reason=exc.reason)
+        response.status_code = exc.status
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.get("/")
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/account", status_code=303)
+
+    @app.get("/account", response_class=HTMLResponse)
+    async def account(request: Request, holder: Current) -> Response:
+        return _page(request, holder, "account.html", account=_account(request, holder))
+
+    @app.get("/account/secret", response_class=HTMLResponse)
+    async def secret_form(request: Request, holder: Current) -> Response:
+        return _page(request, holder, "secret.html", account=_account(request, holder),
+                     questions=[(q.id, q.text(language_of(request))) for q in e.QUESTIONS])
+
+    @app.post("/account/secret", response_class=HTMLResponse)
+    async def change_secret(request: Request, holder: Current, current_answer: Annotated[str, Form()] = "",
+                            question_id: Annotated[str, Form()] = "", answer: Annotated[str, Form()] = "",
+                            csrf_token: Annotated[str, Form()] = "") -> Response:
+        _check_csrf(holder, csrf_token)
+        problem = await change_secret_answer(request, holder, current_answer, question_id, answer)
+        questions = [(q.id, q.text(language_of(request))) for q in e.QUESTIONS]
+        if problem is not None:
+            return _page(request, holder, "secret.html", status=problem[0], error=problem[1],
+                         account=_account(request, holder), questions=questions, chosen=question_id)
+        return _page(request, holder, "secret.html", done=True, account=_account(request, holder),
+                     questions=questions)
+
+    @app.get("/account/history", response_class=HTMLResponse)
+    async def history(request: Request, holder: Current) -> Response:
+        return _page(request, holder, "history.html", logins=login_history(request, holder))
+
+    @app.post("/account/logout", response_class=HTMLResponse)
+    async def logout(request: Request, holder: Current, csrf_token: Annotated[str, Form()] = "") -> Response:
+        _check_csrf(holder, csrf_token)
+        with session_scope(request.app.state.engine) as s:
+            sessions.close_session(s, END_USER, holder.token)
+        response = render(request, "login_account/logged_out.html")
+        response.delete_cookie(END_USER.cookie_name(True), path="/", secure=True, httponly=True)
+        return response
+
+    # JSON twins, for websites that embed the account functions in their own pages.
+    @app.get("/api/v1/me")
+    async def me(request: Request, holder: Current) -> JSONResponse:
+        data = _account(request, holder)
+        for key in ("not_before", "not_after"):
+            data[key] = data[key].isoformat() if data[key] else None  # type: ignore[attr-defined]
+        return JSONResponse(data)
+
+    @app.get("/api/v1/me/logins")
+    async def me_logins(request: Request, holder: Current) -> JSONResponse:
+        return JSONResponse([{"at": e.at.isoformat(), "address": e.address, "user_agent": e.user_agent}
+                             for e in login_history(request, holder)])
+
     return app
+
+
+def login_history(request: Request, holder: Holder) -> list[LoginEvent]:
+    with session_scope(request.app.state.engine) as s:
+        return list(s.exec(select(LoginEvent).where(LoginEvent.login_user_id == holder.user_id)
+                           .order_by(col(LoginEvent.at).desc(), col(LoginEvent.id).desc()).limit(HISTORY_LIMIT)).all())
+
+
+async def change_secret_answer(request: Request, holder: Holder, current: str, question_id: str,
+                               answer: str) -> tuple[int, str] | None:
+    """(status, message) of a refused change, or None when the new question and answer are set."""
+    t = translator(language_of(request))
+    if question_id not in e.QUESTION_IDS:
+        return 422, t("eu_err_question")
+    if e.answer_problem(answer):
+        return 422, t("eu_err_answer")
+    with session_scope(request.app.state.engine) as s:
+        user = s.get(LoginUser, holder.user_id)
+        current_hash = user.answer_hash if user else None
+    if not current_hash or not await asyncio.to_thread(verify_password, current_hash, e.normalise_answer(current)):
+        return 400, t("acct_err_current_answer")
+    new_hash = await asyncio.to_thread(hash_password, e.normalise_answer(answer))
+    with session_scope(request.app.state.engine) as s:
+        user = s.get(LoginUser, holder.user_id)
+        assert user is not None
+        user.question_id, user.answer_hash, user.updated_at = question_id, new_hash, utcnow()
+        s.add(user)
+        audit.record(s, f"end_user:{user.id}", "login_user.secret_changed", f"login_user:{user.id}",
+                     question_id=question_id)
+    return None

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from fastapi import HTTPException, Request
 from sqlmodel import Session, select
 
-from domain.models import CustomerSession, StaffSession, utcnow
+from domain.models import CustomerSession, EndUserSession, StaffSession, utcnow
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -23,7 +23,7 @@ ABSOLUTE_TIMEOUT = timedelta(hours=12)
 
 @dataclass(frozen=True)
 class SessionKind:
-    model: type[StaffSession] | type[CustomerSession]
+    model: type[StaffSession] | type[CustomerSession] | type[EndUserSession]
     owner: str  # the owner column: staff_id | customer_id
     cookie: str  # cookie name in development; production prefixes __Host-
 

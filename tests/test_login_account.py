@@ -1,0 +1,111 @@
+"""Account pages with the login certificate (L-2) over the real local HTTPS port.
+
+The certificate comes out of a real registration and download; the HTTPS listener asks for
+it and verifies it against the login CA; after revocation it no longer logs in.
+"""
+
+import asyncio
+import re
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+from sqlmodel import select
+
+from api.login_account import create_account_app
+from certdesk.client_cert_port import account_port_server, dev_tls_certificate
+from domain.db import session_scope
+from domain.models import AuditEvent, LoginEvent
+from tests.conftest import free_port
+from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def _downloaded(svc: Service, tmp: Path) -> tuple[str, tuple[str, str]]:
+    """A registered user's certificate serial and (cert file, key file) from the real PKCS#12."""
+    invitation = await svc.invite(user_id="u-77", name="Suzuki Ichiro")
+    password = await register(svc, invitation, answer="Tama")
+    token = download_url_of(await svc.wait_for_mail("電子証明書ダウンロードのご案内"))
+    p12 = await svc.http.post(f"/api/v1/downloads/{token}", json={"download_password": password})
+    key, cert, _ = pkcs12.load_key_and_certificates(p12.content, password.encode())
+    assert key is not None and cert is not None
+    cert_file, key_file = tmp / "me.crt", tmp / "me.key"
+    cert_file.write_bytes(cert.public_bytes(Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return format(cert.serial_number, "x"), (str(cert_file), str(key_file))
+
+
+@pytest.fixture
+async def account_port(service: Service) -> AsyncIterator[str]:  # noqa: F811
+    settings = service.settings.model_copy(update={"tls_port": free_port()})
+    server = account_port_server(create_account_app(settings), settings, service.engine)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    yield f"https://127.0.0.1:{settings.tls_port}"
+    server.should_exit = True
+    await task
+
+
+def _client(base: str, settings_dir: Path, cert: tuple[str, str] | None) -> httpx.AsyncClient:
+    context = ssl.create_default_context(cafile=str(dev_tls_certificate(settings_dir)[0]))
+    if cert:
+        context.load_cert_chain(*cert)
+    return httpx.AsyncClient(base_url=base, verify=context, headers={"accept-language": "ja"})
+
+
+async def test_certificate_logs_in_changes_secret_and_after_revocation_is_refused(
+    service: Service, account_port: str, tmp_path: Path  # noqa: F811
+) -> None:
+    svc = service
+    serial, cert = await _downloaded(svc, tmp_path)
+    data_dir = svc.settings.data_dir
+
+    async with _client(account_port, data_dir, None) as anonymous:
+        refused = await anonymous.get("/account")
+        assert refused.status_code == 401 and "電子証明書が提示されませんでした" in refused.text
+        # A header sent by the client is not a certificate.
+        spoofed = await anonymous.get("/api/v1/me", headers={svc.settings.client_cert_header: "x"})
+        assert spoofed.status_code == 401
+
+    async with _client(account_port, data_dir, cert) as me:
+        page = await me.get("/account")
+        assert page.status_code == 200, page.text
+        assert "u-77" in page.text and "Suzuki Ichiro" in page.text and serial in page.text
+        assert "母親の旧姓は？" in page.text  # the question, never the answer
+        info = (await me.get("/api/v1/me")).json()
+        assert info["user_id"] == "u-77" and info["status"] == "issued"
+        csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+
+        wrong = await me.post("/account/secret", data={"csrf_token": csrf, "current_answer": "Pochi",
+                                                       "question_id": "birth_town", "answer": "Kyoto"})
+        assert wrong.status_code == 400 and "一致しません" in wrong.text
+        no_csrf = await me.post("/account/secret", data={"current_answer": "tama", "question_id": "birth_town",
+                                                         "answer": "Kyoto"})
+        assert no_csrf.status_code == 403
+        changed = await me.post("/account/secret", data={"csrf_token": csrf, "current_answer": " TAMA ",
+                                                         "question_id": "birth_town", "answer": "Kyoto"})
+        assert changed.status_code == 200 and "変更しました" in changed.text
+        assert "生まれた町の名前は？" in (await me.get("/account")).text
+
+        # Page views in one session are one login; logging out ends it, the next visit is another.
+        assert len((await me.get("/api/v1/me/logins")).json()) == 1
+        assert (await me.post("/account/logout", data={"csrf_token": csrf})).status_code == 200
+        history = await me.get("/account/history")
+        assert history.text.count("UTC</td>") == 2 and "127.0.0.1" in history.text
+
+    with session_scope(svc.engine) as s:
+        assert len(s.exec(select(LoginEvent)).all()) == 2
+        details = " ".join(str(a.details) for a in s.exec(select(AuditEvent)).all())
+    assert "kyoto" not in details.lower() and "tama" not in details.lower()
+
+    revoked = await svc.http.post(f"/api/v1/login-certificates/{serial}/revoke", headers=svc.tenant,
+                                  json={"reason": "keyCompromise"})
+    assert revoked.status_code == 200
+    async with _client(account_port, data_dir, cert) as me:
+        after = await me.get("/account")
+        assert after.status_code == 403 and "失効" in after.text
