@@ -19,7 +19,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DEPLOY = ROOT / "deploy"
 
-APP_SERVICES = ("migrate", "api", "worker")
+APP_SERVICES = ("migrate", "api", "worker", "account")
 SEARCH_ATTRIBUTES = ("CertdeskSubject", "CertdeskCustomer", "CertdeskStatus")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -106,6 +106,7 @@ def test_services_present(services: dict) -> None:
         "migrate",
         "api",
         "worker",
+        "account",
     }
     assert expected <= set(services)
 
@@ -142,6 +143,8 @@ def test_app_services_are_built_from_this_repository(services: dict, name: str) 
         ("api", ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000"]),
         ("worker", ["python", "worker.py"]),
         ("migrate", ["certdesk", "migrate"]),
+        ("account", ["uvicorn", "--factory", "api.login_account:create_account_app", "--host", "0.0.0.0",
+                     "--port", "8001"]),
     ],
 )
 def test_app_commands(services: dict, name: str, command: list[str]) -> None:
