@@ -90,6 +90,7 @@ class LoginCertActivities:
                     return  # adopted by an earlier attempt
                 raise ApplicationError("the prepared credentials are gone", non_retryable=True)
             row.download_password_hash = draft.download_password_hash
+            row.state, row.step_hash = "issuing", None  # at once: the person's next look must not offer the step again
             if row.kind == "registration":
                 user = s.exec(select(LoginUser).where(LoginUser.tenant_id == row.tenant_id,
                                                       LoginUser.user_id == row.user_id)).first()

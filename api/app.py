@@ -15,6 +15,7 @@ from api import (
     application_pages,
     applications_api,
     desk,
+    end_user_pages,
     enroll_api,
     enrollments_api,
     pki,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(application_pages.router)
     app.include_router(enrollments_api.router)
     app.include_router(enroll_api.router)
+    app.include_router(end_user_pages.router)
     _install_error_handlers(app)
 
     @app.get("/healthz")

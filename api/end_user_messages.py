@@ -23,6 +23,8 @@ END_USER_MESSAGES: dict[str, dict[str, str]] = {
         "eu_err_download_expired": "ダウンロードの有効期限が切れています。ご利用の Web サイトへお問い合わせください。",
         "eu_err_not_ready": "電子証明書を発行中です。しばらくしてから、もう一度お試しください。",
         "eu_err_unavailable": "ただいま処理できません。しばらくしてから、もう一度お試しください。",
+        "eu_err_otp_first": "先にワンタイムパスワードを入力してください。",
+        "eu_err_otp_again": "もう一度ワンタイムパスワードを入力してから、秘密の質問を設定してください。",
         # --- the pages (api/end_user_pages.py) ---
         "eu_service": "ログイン証明書サービス",
         "eu_enroll_title": "認証情報登録",
@@ -96,6 +98,8 @@ END_USER_MESSAGES: dict[str, dict[str, str]] = {
         "eu_err_download_expired": "The download period has ended. Please contact your website.",
         "eu_err_not_ready": "Your certificate is being issued. Please try again in a moment.",
         "eu_err_unavailable": "This cannot be done right now. Please try again in a moment.",
+        "eu_err_otp_first": "Enter the one-time password first.",
+        "eu_err_otp_again": "Enter the one-time password again, then set your secret question.",
         # --- the pages (api/end_user_pages.py) ---
         "eu_service": "Login certificate service",
         "eu_enroll_title": "Registration",

@@ -7,12 +7,15 @@ and a message in the person's language; secrets never appear in them.
 """
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from fastapi import Request
+from fastapi import Request, Response
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -44,6 +47,8 @@ REFUSALS: dict[str, tuple[int, str]] = {
     e.ISSUING: (409, "eu_err_not_ready"),
     e.DELIVERING: (409, "eu_err_not_ready"),
     "unavailable": (503, "eu_err_unavailable"),
+    "otp_first": (409, "eu_err_otp_first"),
+    "otp_again": (403, "eu_err_otp_again"),
 }
 
 
@@ -53,6 +58,7 @@ class StepAnswer:
     body: dict[str, Any] = field(default_factory=dict)
     pkcs12: bytes | None = None
     filename: str = ""
+    step_cookie: str | None = None  # set it on the response (the OTP was right)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +75,7 @@ class Link:
     state: str
     workflow_id: str
     otp_hash: str | None
+    step_hash: str | None
     download_password_hash: str | None
     login_user_id: int | None
     certificate_serial: str | None
@@ -76,8 +83,38 @@ class Link:
     language: str
 
 
-def _t(request: Request, default: str = "ja") -> Any:
-    return translator(language_of(request, default))
+STEP_COOKIE = "certdesk_enroll_step"
+
+
+def _t(request: Request) -> Any:
+    """Messages in the request's language, defaulting as the pages do."""
+    return translator(language_of(request, request.app.state.settings.language))
+
+
+def apply_step_cookie(request: Request, response: Response, answer: "StepAnswer") -> Response:
+    if answer.step_cookie:
+        production = request.app.state.settings.production
+        response.set_cookie(STEP_COOKIE, answer.step_cookie, httponly=True, secure=production, samesite="strict",
+                            path="/", max_age=3600)
+    return response
+
+
+def holds_step_cookie(request: Request, link: "Link") -> bool:
+    """Whether this browser entered the right OTP for this enrollment (and no other since)."""
+    public_id, _, value = (request.cookies.get(STEP_COOKIE) or "").partition(".")
+    if public_id != link.public_id or not value or not link.step_hash:
+        return False
+    return hmac.compare_digest(hashlib.sha256(value.encode()).hexdigest(), link.step_hash)
+
+
+def _give_step_cookie(request: Request, link: "Link") -> str:
+    value = secrets.token_urlsafe(24)
+    with session_scope(request.app.state.engine) as s:
+        row = s.get(Enrollment, link.id)
+        if row is not None:
+            row.step_hash = hashlib.sha256(value.encode()).hexdigest()
+            s.add(row)
+    return f"{link.public_id}.{value}"
 
 
 def refusal(request: Request, code: str, lock_key: str = "eu_err_otp_locked") -> StepAnswer:
@@ -97,8 +134,8 @@ def resolve(request: Request, token: str, kind: str) -> Link | None:
         if row is None or (kind and row.kind != kind):
             return None
         return Link(int(row.id or 0), row.public_id, row.kind, row.state, row.workflow_id, row.otp_hash,
-                    row.download_password_hash, row.login_user_id, row.certificate_serial, row.certificate_name,
-                    row.language)
+                    row.step_hash, row.download_password_hash, row.login_user_id, row.certificate_serial,
+                    row.certificate_name, row.language)
 
 
 def not_found(request: Request) -> StepAnswer:
@@ -140,8 +177,9 @@ async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
         return refusal(request, answer)
     if not answer.accepted:
         return _wrong(request, answer, "eu_err_otp_wrong", "eu_err_otp_locked")
-    lang = language_of(request, link.language)
-    return StepAnswer(200, {"questions": [{"id": q.id, "text": q.text(lang)} for q in e.QUESTIONS]})
+    lang = language_of(request, request.app.state.settings.language)
+    return StepAnswer(200, {"questions": [{"id": q.id, "text": q.text(lang)} for q in e.QUESTIONS]},
+                      step_cookie=_give_step_cookie(request, link))
 
 
 async def _draft(link: Link, request: Request, question_id: str | None, answer: str | None) -> tuple[int, str]:
@@ -176,6 +214,8 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
     if link.state != e.QUESTION:
         # Checked here too so a refused step does not even hash; the workflow has the last word.
         return refusal(request, link.state if link.state != e.OTP else "otp_first")
+    if not holds_step_cookie(request, link):
+        return refusal(request, "otp_again")  # the URL alone is not enough: the OTP is
     draft_id, password = await _draft(link, request, question_id, answer)
     result = await _update(request, link, LoginCertRegistration.set_secret, Attempt(True, draft_id))
     if isinstance(result, str):
@@ -225,14 +265,17 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
     link = resolve(request, token, "")
     if link is None:
         return not_found(request)
+    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
     if link.state != e.DOWNLOAD:
-        return refusal(request, link.state, lock_key="eu_err_otp_locked")
+        return refusal(request, link.state, lock_key=lock_key)
     correct = bool(link.download_password_hash) and await asyncio.to_thread(
         verify_password, link.download_password_hash or "", password)
     bundle = await asyncio.to_thread(_pkcs12, request, link, password) if correct else None
-    result = await _update(request, link, LoginCertProcess.download, Attempt(bundle is not None))
+    if correct and bundle is None:
+        return refusal(request, "unavailable")  # our fault, not a wrong password: nothing counted
+    result = await _update(request, link, LoginCertProcess.download, Attempt(correct))
     if isinstance(result, str):
-        return refusal(request, result)
+        return refusal(request, result, lock_key=lock_key)
     if not result.accepted or bundle is None:
         return _wrong(request, result, "eu_err_download_wrong", "eu_err_download_locked")
     return StepAnswer(200, pkcs12=bundle, filename=f"{link.public_id}.p12")

@@ -29,29 +29,30 @@ class DownloadEntry(BaseModel):
     download_password: str = Field(min_length=1, max_length=100)
 
 
-def as_json(answer: steps.StepAnswer) -> Response:
+def as_json(request: Request, answer: steps.StepAnswer) -> Response:
     if answer.pkcs12 is not None:
         return Response(answer.pkcs12, media_type="application/x-pkcs12",
                         headers={"Content-Disposition": f'attachment; filename="{answer.filename}"',
                                  "Cache-Control": "no-store"})
-    return JSONResponse(answer.body, status_code=answer.status, headers={"Cache-Control": "no-store"})
+    response = JSONResponse(answer.body, status_code=answer.status, headers={"Cache-Control": "no-store"})
+    return steps.apply_step_cookie(request, response, answer)
 
 
 @router.post("/enroll/{token}/otp")
 async def enter_otp(request: Request, token: str, body: OtpEntry) -> Response:
-    return as_json(await steps.submit_otp(request, token, body.one_time_password))
+    return as_json(request, await steps.submit_otp(request, token, body.one_time_password))
 
 
 @router.post("/enroll/{token}/secret")
 async def set_secret(request: Request, token: str, body: SecretEntry) -> Response:
-    return as_json(await steps.submit_secret(request, token, body.question_id, body.answer))
+    return as_json(request, await steps.submit_secret(request, token, body.question_id, body.answer))
 
 
 @router.post("/reissue/{token}/answer")
 async def answer_secret(request: Request, token: str, body: AnswerEntry) -> Response:
-    return as_json(await steps.submit_reissue_answer(request, token, body.answer))
+    return as_json(request, await steps.submit_reissue_answer(request, token, body.answer))
 
 
 @router.post("/downloads/{token}")
 async def download(request: Request, token: str, body: DownloadEntry) -> Response:
-    return as_json(await steps.submit_download(request, token, body.download_password))
+    return as_json(request, await steps.submit_download(request, token, body.download_password))

@@ -297,6 +297,9 @@ class Enrollment(SQLModel, table=True):
     login_user_id: int | None = Field(default=None, foreign_key="login_user.id", index=True)
     state: str = Field(default="otp", max_length=20, index=True)
     otp_hash: str | None = Field(default=None, max_length=200)
+    # SHA-256 of the random value in the browser's step cookie, given when the OTP was right:
+    # the secret-question step must come from the one who entered the OTP.
+    step_hash: str | None = Field(default=None, max_length=64)
     expires_at: datetime = ts(nullable=False)  # the OTP (or reissue link) deadline
     download_password_hash: str | None = Field(default=None, max_length=200)
     download_expires_at: datetime | None = ts()

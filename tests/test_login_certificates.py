@@ -4,7 +4,9 @@ The API (in process), the worker with the real activities, a real database and S
 time moves with ``env.sleep`` while workflows wait for people.
 """
 
+import asyncio
 import base64
+import contextlib
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 from sqlmodel import select
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import certificate_authority as ca
@@ -27,8 +30,6 @@ from domain.db import session_scope
 from domain.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
 from domain.settings import Settings
 from worker import build_worker
-from workflows.human_task import TaskDecision
-from workflows.login_reissue import LoginCertReissue
 
 
 @dataclass
@@ -74,6 +75,48 @@ async def service(time_skipping_env: WorkflowEnvironment, settings: Settings, en
     ) as http:
         yield Service(http, time_skipping_env, engine, settings, smtp_sink[1],
                       {"authorization": f"Bearer {key}"}, {"authorization": f"Bearer {other_key}"})
+        await end_enrollments(time_skipping_env, engine)
+
+
+async def end_enrollments(env: WorkflowEnvironment, engine: Engine) -> None:
+    """Terminates this test's processes still waiting: the time-skipping server is shared, and a
+    later test's jump in time would fire their timers with no worker left to run them."""
+    with session_scope(engine) as s:
+        workflow_ids = [row.workflow_id for row in s.exec(select(Enrollment)).all()]
+    for workflow_id in workflow_ids:
+        handle = env.client.get_workflow_handle(workflow_id)
+        with contextlib.suppress(RPCError):
+            # An activity in flight when its worker goes would stall the server's clock for good.
+            for _ in range(100):
+                if not (await handle.describe()).raw_description.pending_activities:
+                    break
+                await asyncio.sleep(0.05)
+            await handle.terminate("test finished")
+
+
+async def staff_token(svc: Service) -> dict[str, str]:
+    accounts.create_staff(svc.engine, "sato", "support", password="correct horse battery")
+    login = await svc.http.post("/api/v1/staff/session", json={"username": "sato", "password": "correct horse battery"})
+    return {"authorization": f"Bearer {login.json()['token']}"}
+
+
+async def unlock_task(svc: Service) -> Task:
+    for _ in range(50):
+        with session_scope(svc.engine) as s:
+            task = s.exec(select(Task).where(Task.kind == "reissue_unlock", Task.state != "done")).first()
+        if task:
+            return task
+        await svc.env.sleep(timedelta(seconds=1))
+    raise AssertionError("no reissue_unlock task")
+
+
+async def downloaded_user(svc: Service, user_id: str = "u-1001") -> str:
+    """A registered user who downloaded the certificate; returns its serial."""
+    invitation = await svc.invite(user_id=user_id)
+    password = await register(svc, invitation, answer="Tanaka")
+    token = download_url_of(await svc.wait_for_mail("電子証明書ダウンロードのご案内"))
+    assert (await svc.http.post(f"/api/v1/downloads/{token}", json={"download_password": password})).status_code == 200
+    return str((await svc.status(invitation["id"]))["certificate_serial"])
 
 
 def token_of(url: str) -> str:
@@ -155,6 +198,13 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
     assert [q["id"] for q in bad_question.json()["questions"]][:2] == ["mother_maiden_name", "first_pet"]
     refused = await svc.http.post(f"/api/v1/enroll/{token}/secret", json={"question_id": "nope", "answer": "x"})
     assert refused.status_code == 422 and refused.json()["field"] == "question_id"
+    # The URL alone does not reach the question: only the client that entered the OTP does.
+    async with httpx.AsyncClient(transport=svc.http._transport, base_url=str(svc.http.base_url)) as stranger:
+        hijack = await stranger.post(f"/api/v1/enroll/{token}/secret",
+                                     json={"question_id": "first_pet", "answer": "mine"})
+        assert hijack.status_code == 403 and hijack.json()["error"] == "otp_again"
+        guess = await stranger.post(f"/api/v1/enroll/{token}/otp", json={"one_time_password": "12345678"})
+        assert guess.status_code == 400 and guess.json()["attempts_left"] == 4  # guesses still count
     secret = await svc.http.post(f"/api/v1/enroll/{token}/secret",
                                  json={"question_id": "first_pet", "answer": " Ｐｏｃｈｉ "})
     password = secret.json()["download_password"]
@@ -270,19 +320,18 @@ async def test_reissue_locks_support_unlocks_and_the_old_certificate_goes(servic
     locked = await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "Suzuki"})
     assert locked.status_code == 423 and "ロック" in locked.json()["message"]
 
-    task = None
-    for _ in range(50):
-        with session_scope(svc.engine) as s:
-            task = s.exec(select(Task).where(Task.kind == "reissue_unlock")).first()
-        if task:
-            break
-        await svc.env.sleep(timedelta(seconds=1))
-    assert task is not None and task.state == "open"
+    task = await unlock_task(svc)
+    assert task.state == "open" and task.subject == f"enrollment:{started.json()['id']}"
     assert (await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "Tanaka"})).status_code == 423
     enrollment = await svc.status(started.json()["id"])
+    assert enrollment["status"] == "locked"
     handle = svc.env.client.get_workflow_handle(f"login-reissue-{enrollment['id']}")
-    await handle.execute_update(LoginCertReissue.complete_task,
-                                TaskDecision(int(task.id or 0), "unlock", "called the user", "staff:sato", "support"))
+    # Support unlocks through the staff API, as from the desk.
+    staff = await staff_token(svc)
+    assert (await svc.http.post(f"/api/v1/tasks/{task.id}/claim", headers=staff)).status_code == 200
+    done = await svc.http.post(f"/api/v1/tasks/{task.id}/complete", headers=staff,
+                               json={"outcome": "unlock", "note": "called the user"})
+    assert done.status_code == 200, done.text
 
     new_password = (await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "  TANAKA "})).json()
     assert set(new_password) == {"download_password"}
@@ -301,3 +350,51 @@ async def test_reissue_locks_support_unlocks_and_the_old_certificate_goes(servic
     with session_scope(svc.engine) as s:
         row = s.exec(select(Enrollment).where(Enrollment.public_id == enrollment["id"])).one()
         assert row.state == "downloaded" and row.updated_at <= utcnow()
+
+
+async def test_reissue_revoking_at_once_then_support_rejects(service: Service) -> None:
+    svc = service
+    old_serial = await downloaded_user(svc)
+    started = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
+                                  json={"revoke_old": "immediately"})
+    assert started.status_code == 201
+    guide = await svc.wait_for_mail("証明書再発行手順のご案内")
+    token = re.search(r"/reissue/(\S+)", guide.body).group(1)  # type: ignore[union-attr]
+    assert certificate_state(svc.engine, old_serial)[:2] == ("revoked", "superseded")  # a lost device
+    for _ in range(svc.settings.secret_answer_max_attempts):
+        await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "wrong"})
+    task = await unlock_task(svc)
+    staff = await staff_token(svc)
+    await svc.http.post(f"/api/v1/tasks/{task.id}/claim", headers=staff)
+    no_note = await svc.http.post(f"/api/v1/tasks/{task.id}/complete", headers=staff, json={"outcome": "reject"})
+    assert no_note.status_code == 422  # a rejection says why
+    rejected = await svc.http.post(f"/api/v1/tasks/{task.id}/complete", headers=staff,
+                                   json={"outcome": "reject", "note": "caller could not be verified"})
+    assert rejected.status_code == 200
+    handle = svc.env.client.get_workflow_handle(f"login-reissue-{started.json()['id']}")
+    assert await handle.result() == "rejected"
+    late = await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "Tanaka"})
+    assert late.status_code == 410 and late.json()["error"] == "rejected"
+    # A new reissue may start once this one is over.
+    again = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
+                                json={"revoke_old": "on_download"})
+    assert again.status_code == 201
+
+
+async def test_reissue_link_expires(service: Service) -> None:
+    svc = service
+    old_serial = await downloaded_user(svc)
+    started = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
+                                  json={"revoke_old": "on_download"})
+    guide = await svc.wait_for_mail("証明書再発行手順のご案内")
+    token = re.search(r"/reissue/(\S+)", guide.body).group(1)  # type: ignore[union-attr]
+    await svc.env.sleep(svc.settings.reissue_ttl + timedelta(minutes=1))
+    late = await svc.http.post(f"/api/v1/reissue/{token}/answer", json={"answer": "Tanaka"})
+    assert late.status_code == 410 and late.json()["error"] == "expired"
+    assert (await svc.status(started.json()["id"]))["status"] == "expired"
+    assert certificate_state(svc.engine, old_serial)[0] == "issued"  # nothing happened to it
+    unknown = await svc.http.post("/api/v1/login-certificates/abc123/reissue", headers=svc.tenant, json={})
+    assert unknown.status_code == 404
+    bad = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
+                              json={"revoke_old": "later"})
+    assert bad.status_code == 422

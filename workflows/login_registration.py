@@ -43,8 +43,9 @@ class LoginCertRegistration(LoginCertProcess):
     @workflow.update
     async def enter_otp(self, attempt: Attempt) -> AttemptAnswer:
         if attempt.correct:
-            self.state = e.QUESTION
-            await self.mirror(e.QUESTION, "end_user")
+            if self.state == e.OTP:
+                self.state = e.QUESTION
+                await self.mirror(e.QUESTION, "end_user")
             return AttemptAnswer(True, self.otp_attempts.left, self.state)
         left = self.otp_attempts.fail()
         if self.otp_attempts.locked:
@@ -53,7 +54,8 @@ class LoginCertRegistration(LoginCertProcess):
 
     @enter_otp.validator
     def _may_enter_otp(self, attempt: Attempt) -> None:
-        self.require(e.OTP)
+        # Again while the question waits: another browser (or a lost cookie) proves the OTP anew.
+        self.require(e.OTP, e.QUESTION)
 
     @workflow.update
     async def set_secret(self, attempt: Attempt) -> AttemptAnswer:

@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('login_user_id', sa.Integer(), nullable=True),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('otp_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('step_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('expires_at', domain.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('download_password_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('download_expires_at', domain.models.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,227 @@
+"""The end user's pages (L-1, L-3; manual sections 2, 3 and 5): the HTML twins of ``api.enroll_api``.
+
+``GET/POST /enroll/{token}`` (ワンタイムパスワード → 次へ) → ``POST /enroll/{token}/secret`` (秘密の質問 and
+its answer → 登録) → the download password, shown once. ``GET/POST /reissue/{token}`` (秘密の質問答え →
+送信) → a new download password. ``GET/POST /download/{token}`` → the PKCS#12. ``GET /help/download``:
+the download manual the mail links to.
+
+Thin: every step is ``api.end_user_steps``'s; a page only chooses what to show for its answer. No
+cookies or sessions: the token in the URL names the enrollment and each step asks for its own
+secret, so the pages are ``no-store`` and send no referrer. No secret is ever put back into a form.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api import end_user_steps as steps
+from api.i18n import LANGUAGES, language_of, translator
+from api.rendering import render
+from domain import enrollment as e
+from domain.db import session_scope
+from domain.models import LoginUser
+
+router = APIRouter()
+
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+OTP_MAX, QUESTION_ID_MAX, ANSWER_MAX, DOWNLOAD_PASSWORD_MAX = 40, 40, 200, 100  # as the JSON twins accept
+# After the person's step, before the download: the mail with the download URL is on its way.
+IN_PROGRESS = (e.REGISTERING, e.ISSUING, e.DOWNLOAD, e.DELIVERING)
+
+
+def _page(request: Request, template: str, status: int = 200, **ctx: Any) -> Response:
+    chosen = request.query_params.get("lang")
+    response = render(request, f"enduser/{template}", questions=e.QUESTIONS,
+                      lang_query=f"?lang={chosen}" if chosen in LANGUAGES else "", **ctx)
+    response.status_code = status
+    response.headers.update(PRIVATE)
+    return response
+
+
+def _notice(request: Request, answer: steps.StepAnswer, title: str = "eu_notice_title") -> Response:
+    """A refusal (expired, locked, downloaded, ...) with its message and status; no form."""
+    if answer.status == 404:
+        title = "eu_not_found_title"
+    return _page(request, "notice.html", answer.status, title=title, message=answer.body.get("message", ""),
+                 ok=answer.status < 400)
+
+
+def _message(request: Request, status: int, title: str, key: str) -> Response:
+    return _page(request, "notice.html", status, title=title, message_key=key, ok=status < 400)
+
+
+def _not_found(request: Request) -> Response:
+    return _notice(request, steps.not_found(request))
+
+
+def _question_of(request: Request, link: steps.Link) -> e.SecretQuestion | None:
+    """The secret question the user chose at registration."""
+    if not link.login_user_id:
+        return None
+    with session_scope(request.app.state.engine) as s:
+        user = s.get(LoginUser, link.login_user_id)
+        question_id = user.question_id if user is not None else None
+    return e.QUESTION_IDS.get(question_id or "")
+
+
+# --- registration (manual section 2) ---------------------------------------------------------
+
+def _registration(request: Request, token: str, link: steps.Link) -> Response:
+    """The page for where the registration is now: the step it waits for, or what happened."""
+    if link.state == e.OTP:
+        return _page(request, "otp.html", token=token)
+    if link.state == e.QUESTION:
+        if steps.holds_step_cookie(request, link):
+            return _page(request, "question.html", token=token, info="eu_otp_accepted")
+        # The URL alone does not open the question: whoever sets it proves the OTP here first.
+        return _page(request, "otp.html", token=token)
+    if link.state in IN_PROGRESS:
+        return _message(request, 200, "eu_enroll_title", "eu_registered")
+    return _notice(request, steps.refusal(request, link.state), "eu_enroll_title")
+
+
+def _after_refusal(request: Request, token: str, kind: str, answer: steps.StepAnswer, step: str) -> Response:
+    """A step refused because the process is at another step (409): that step's page. Otherwise the
+    refusal itself, also when the row still names this step (the workflow has moved on and the row
+    follows a moment later: the secret was just set, say)."""
+    link = steps.resolve(request, token, kind) if answer.status == 409 else None
+    if link is None or link.state == step:
+        return _notice(request, answer, "eu_reissue_title" if kind == "reissue" else "eu_enroll_title")
+    return _reissue(request, token, link) if kind == "reissue" else _registration(request, token, link)
+
+
+@router.get("/enroll/{token}", response_class=HTMLResponse)
+async def enroll_page(request: Request, token: str) -> Response:
+    link = steps.resolve(request, token, "registration")
+    return _not_found(request) if link is None else _registration(request, token, link)
+
+
+@router.post("/enroll/{token}", response_class=HTMLResponse)
+async def enter_otp(request: Request, token: str, one_time_password: Annotated[str, Form()] = "") -> Response:
+    if steps.resolve(request, token, "registration") is None:
+        return _not_found(request)
+    if not one_time_password.strip() or len(one_time_password) > OTP_MAX:
+        return _page(request, "otp.html", 422, token=token, error=_t(request, "eu_err_input_otp"))
+    answer = await steps.submit_otp(request, token, one_time_password)
+    if answer.ok:
+        return steps.apply_step_cookie(request, _page(request, "question.html", token=token), answer)
+    if answer.status == 400:
+        return _page(request, "otp.html", 400, token=token, error=answer.body["message"])
+    return _after_refusal(request, token, "registration", answer, e.OTP)
+
+
+@router.get("/enroll/{token}/secret", include_in_schema=False)
+async def secret_page(request: Request, token: str) -> Response:
+    """Only reached by reloading or switching language on a result page: the enrollment's own page."""
+    if steps.resolve(request, token, "registration") is None:
+        return _not_found(request)
+    chosen = request.query_params.get("lang")
+    query = f"?lang={chosen}" if chosen in LANGUAGES else ""
+    return RedirectResponse(f"/enroll/{token}{query}", status_code=303, headers=PRIVATE)
+
+
+@router.post("/enroll/{token}/secret", response_class=HTMLResponse)
+async def set_secret(request: Request, token: str, question_id: Annotated[str, Form()] = "",
+                     answer: Annotated[str, Form()] = "") -> Response:
+    if len(answer) > ANSWER_MAX or len(question_id) > QUESTION_ID_MAX:  # the JSON twin's bounds
+        if steps.resolve(request, token, "registration") is None:
+            return _not_found(request)
+        field = "answer" if len(answer) > ANSWER_MAX else "question_id"
+        return _page(request, "question.html", 422, token=token, error_field=field,
+                     error=_t(request, "eu_err_answer" if field == "answer" else "eu_err_question"))
+    result = await steps.submit_secret(request, token, question_id, answer)
+    if result.ok:
+        return _page(request, "password.html", password=result.body["download_password"],
+                     done="eu_password_registered")
+    if result.status == 422:
+        return _page(request, "question.html", 422, token=token, error=result.body["message"],
+                     selected=question_id if question_id in e.QUESTION_IDS else "",
+                     error_field=result.body.get("field", ""))
+    if result.body.get("error") == "otp_again":
+        return _page(request, "otp.html", 403, token=token, error=result.body["message"])
+    return _after_refusal(request, token, "registration", result, e.QUESTION)
+
+
+# --- reissue (manual section 5) ---------------------------------------------------------------
+
+def _reissue(request: Request, token: str, link: steps.Link, status: int = 200, error: str = "") -> Response:
+    if link.state == e.ANSWER:
+        return _page(request, "reissue.html", status, token=token, question=_question_of(request, link), error=error)
+    if link.state in IN_PROGRESS:
+        return _message(request, 200, "eu_reissue_title", "eu_reissue_accepted")
+    return _notice(request, steps.refusal(request, link.state, lock_key="eu_err_answer_locked"), "eu_reissue_title")
+
+
+@router.get("/reissue/{token}", response_class=HTMLResponse)
+async def reissue_page(request: Request, token: str) -> Response:
+    link = steps.resolve(request, token, "reissue")
+    return _not_found(request) if link is None else _reissue(request, token, link)
+
+
+@router.post("/reissue/{token}", response_class=HTMLResponse)
+async def answer_secret(request: Request, token: str, answer: Annotated[str, Form()] = "") -> Response:
+    if len(answer) > ANSWER_MAX:  # the JSON twin's bound
+        link = steps.resolve(request, token, "reissue")
+        if link is None:
+            return _not_found(request)
+        return _reissue(request, token, link, 422, _t(request, "eu_err_answer"))
+    result = await steps.submit_reissue_answer(request, token, answer)
+    if result.ok:
+        return _page(request, "password.html", password=result.body["download_password"],
+                     done="eu_password_reissued")
+    if result.status in (400, 422):
+        link = steps.resolve(request, token, "reissue")
+        if link is not None:
+            return _page(request, "reissue.html", result.status, token=token, question=_question_of(request, link),
+                         error=result.body["message"])
+    return _after_refusal(request, token, "reissue", result, e.ANSWER)
+
+
+# --- download (manual section 3) ---------------------------------------------------------------
+
+def _download(request: Request, token: str, link: steps.Link, status: int = 200, error: str = "") -> Response:
+    if link.state == e.DOWNLOAD:
+        return _page(request, "download.html", status, token=token, error=error)
+    if link.state in (e.OTP, e.QUESTION, e.ANSWER, e.REGISTERING, e.ISSUING):
+        key = "eu_err_not_ready" if link.state in (e.REGISTERING, e.ISSUING) else "eu_download_not_yet"
+        return _message(request, 409, "eu_download_title", key)
+    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+    return _notice(request, steps.refusal(request, link.state, lock_key=lock_key), "eu_download_title")
+
+
+@router.get("/download/{token}", response_class=HTMLResponse)
+async def download_page(request: Request, token: str) -> Response:
+    link = steps.resolve(request, token, "")
+    return _not_found(request) if link is None else _download(request, token, link)
+
+
+@router.post("/download/{token}", response_class=HTMLResponse)
+async def download(request: Request, token: str, download_password: Annotated[str, Form()] = "") -> Response:
+    link = steps.resolve(request, token, "")
+    if link is None:
+        return _not_found(request)
+    if link.state != e.DOWNLOAD:  # the step would refuse it before counting; say why on this page
+        return _download(request, token, link)
+    if not download_password or len(download_password) > DOWNLOAD_PASSWORD_MAX:  # the JSON twin's bounds
+        return _download(request, token, link, 422, _t(request, "eu_err_input_password"))
+    result = await steps.submit_download(request, token, download_password)
+    if result.pkcs12 is not None:
+        return Response(result.pkcs12, media_type="application/x-pkcs12",
+                        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{result.filename}"',
+                                 "X-Content-Type-Options": "nosniff"})
+    if result.status == 400:
+        return _page(request, "download.html", 400, token=token, error=result.body["message"])
+    return _notice(request, result, "eu_download_title")
+
+
+@router.get("/help/download", response_class=HTMLResponse)
+async def download_manual(request: Request) -> Response:
+    response = render(request, "enduser/help_download.html")
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _t(request: Request, key: str) -> str:
+    """A message in the page's language (as ``render`` chooses it)."""
+    return str(translator(language_of(request, request.app.state.settings.language))(key))
