@@ -8,18 +8,27 @@ import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+from sqlalchemy import Engine
 from sqlmodel import select
 
+from activities import certificate_authority as ca
 from api.login_account import create_account_app
+from certdesk import accounts
 from certdesk.client_cert_port import account_port_server, dev_tls_certificate
 from domain.db import session_scope
-from domain.models import AuditEvent, LoginEvent
+from domain.models import AuditEvent, LoginEvent, LoginUser, utcnow
+from domain.pki.profiles import LOGIN_DAYS
+from domain.settings import Settings
 from tests.conftest import free_port
+from tests.test_client_cert_port import self_signed
 from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -109,3 +118,28 @@ async def test_certificate_logs_in_changes_secret_and_after_revocation_is_refuse
     async with _client(account_port, data_dir, cert) as me:
         after = await me.get("/account")
         assert after.status_code == 403 and "失効" in after.text
+
+
+@pytest.mark.parametrize("case", ["expired", "not_yours", "foreign", "garbage"])
+async def test_certificates_that_do_not_log_in(case: str, settings: Settings, engine: Engine) -> None:
+    """Behind a production TLS terminator: the header is trusted only as far as the CA's records go."""
+    ca.ensure_hierarchy(engine, settings)
+    tenant_id, _ = accounts.create_tenant(engine, "Example Shop")
+    when = utcnow() - timedelta(days=LOGIN_DAYS + 1) if case == "expired" else None
+    issued = ca.issue_login(engine, settings, f"key-{case}", "Kato Jiro", "test", now=when)
+    with session_scope(engine) as s:
+        s.add(LoginUser(tenant_id=tenant_id, user_id="u-9", email="u9@example.jp", certificate_name="Kato Jiro",
+                        certificate_serial=None if case == "not_yours" else issued.serial))
+    stranger = self_signed(ec.generate_private_key(ec.SECP256R1()), utcnow() + timedelta(days=1))
+    pems = {"foreign": stranger.public_bytes(Encoding.PEM).decode(), "garbage": "not a certificate"}
+    pem = pems.get(case, issued.pem)
+    app = create_account_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://account.test") as http:
+        page = await http.get("/account", headers={settings.client_cert_header: quote(pem, safe="")})
+        api = await http.get("/api/v1/me", headers={settings.client_cert_header: quote(pem, safe=""),
+                                                    "accept-language": "en"})
+    assert page.status_code == 403
+    assert api.status_code == 403 and api.json()["error"] == ("certificate_unknown" if case == "not_yours"
+                                                              else "certificate_invalid")
+    with session_scope(engine) as s:
+        assert not s.exec(select(LoginEvent)).all()  # no login happened
