@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.ocsp import OCSPResponseStatus
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from activities import audit
 from domain.db import session_scope
@@ -183,6 +183,22 @@ def describe_hierarchy(engine: Engine) -> list[CaSummary]:
     return out
 
 
+def certificate_record(s: Session, issuer: str, serial: str | None) -> CertificateRecord | None:
+    """The record of the certificate ``issuer`` issued under ``serial`` (lowercase hex), if any."""
+    if not serial:
+        return None
+    return s.exec(select(CertificateRecord).where(CertificateRecord.issuer == issuer,
+                                                  CertificateRecord.serial == serial)).first()
+
+
+def known_certificate(s: Session, issuer: str, serial: str | None) -> CertificateRecord:
+    """As ``certificate_record``, for a serial our own records point at: missing is a bug."""
+    row = certificate_record(s, issuer, serial)
+    if row is None:
+        raise LookupError(f"no certificate with serial {serial} from {issuer}")
+    return row
+
+
 # --- issuance ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -288,8 +304,7 @@ def verified_login_certificate(engine: Engine, pem: str, now: datetime | None = 
         raise ValueError("the client certificate is not valid now")
     serial = format(cert.serial_number, "x")
     with session_scope(engine) as s:
-        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                     CertificateRecord.serial == serial)).first()
+        row = certificate_record(s, CLIENT_CA, serial)
     if row is None or row.state != "issued":
         raise ValueError("the client certificate has been revoked" if row is not None and row.state == "revoked"
                          else "the client certificate is not one this service issued")
@@ -375,8 +390,7 @@ def latest_crl(engine: Engine, issuer: str) -> CrlRecord | None:
 
 def _status_of(engine: Engine, issuer: str, serial: str) -> ocsp.CertStatus:
     with session_scope(engine) as s:
-        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == issuer,
-                                                     CertificateRecord.serial == serial)).first()
+        row = certificate_record(s, issuer, serial)
     if row is None or row.state == "reserved":
         return ocsp.CertStatus.unknown()  # never issued: never "good" (BR 4.9.10)
     if row.state == "revoked":

@@ -18,7 +18,7 @@ from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from domain.db import session_scope
 from domain.enrollment import link_key, link_token
-from domain.models import CertificateRecord, Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
+from domain.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
 from domain.pki.hierarchy import CLIENT_CA
 
 
@@ -149,8 +149,7 @@ class LoginCertActivities:
         user's. Returns the serial it replaces ('' if none) for the workflow to revoke."""
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, enrollment_id)
-            cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                          CertificateRecord.serial == row.certificate_serial)).one()
+            cert = ca.known_certificate(s, CLIENT_CA, row.certificate_serial)
             cert.private_key_pem = None
             s.add(cert)
             user = s.get(LoginUser, row.login_user_id) if row.login_user_id else None

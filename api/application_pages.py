@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from sqlmodel import select
 
+from activities import certificate_authority as ca
 from api import applications_api
 from api.applications_api import (
     REVOCATION_RECEIVED,
@@ -98,8 +99,7 @@ def _certificate(request: Request, app: Application) -> CertificateRecord | None
     if not app.certificate_serial:
         return None
     with session_scope(request.app.state.engine) as s:
-        return s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
-                                                      CertificateRecord.serial == app.certificate_serial)).first()
+        return ca.certificate_record(s, TLS_CA, app.certificate_serial)
 
 
 def _detail(request: Request, customer: CustomerPrincipal, application_id: int, status: int = 200,

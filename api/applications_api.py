@@ -26,7 +26,7 @@ from api.tasks_api import error
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.db import session_scope
-from domain.models import Application, CertificateRecord, utcnow
+from domain.models import Application, utcnow
 from domain.pki.csr import parse_csr
 from domain.pki.errors import CsrError
 from domain.pki.hierarchy import TLS_CA
@@ -131,8 +131,7 @@ async def certificate(request: Request, application_id: int, customer: Customer)
     if app.status != "issued" or not app.certificate_serial:
         return error(409, "not_issued", "the certificate has not been issued yet")
     with session_scope(request.app.state.engine) as s:
-        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
-                                                  CertificateRecord.serial == app.certificate_serial)).one()
+        row = ca.known_certificate(s, TLS_CA, app.certificate_serial)
     leaf = x509.load_der_x509_certificate(row.der or b"").public_bytes(Encoding.PEM)
     chain = ca.ca_certificate(request.app.state.engine, TLS_CA).public_bytes(Encoding.PEM)
     return Response(leaf + chain, media_type="application/pem-certificate-chain",
@@ -187,8 +186,7 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
     if parent.status != "issued" or not parent.certificate_serial:
         return error(409, "not_issued", "only an issued certificate can be revoked")
     with session_scope(request.app.state.engine) as s:
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
-                                                      CertificateRecord.serial == parent.certificate_serial)).one()
+        cert = ca.known_certificate(s, TLS_CA, parent.certificate_serial)
         if cert.state == "revoked":
             return error(409, "already_revoked", "this certificate is already revoked")
         pending = s.exec(select(Application).where(Application.parent_id == parent.id,
@@ -242,8 +240,7 @@ async def reissue(request: Request, application_id: int, body: ReissueRequest, c
         days = settings.reissue_window.days
         return error(409, "reissue_window_closed", f"a reissue is only possible within {days} days of issuance")
     with session_scope(request.app.state.engine) as s:
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == TLS_CA,
-                                                      CertificateRecord.serial == parent.certificate_serial)).one()
+        cert = ca.known_certificate(s, TLS_CA, parent.certificate_serial)
         earlier = s.exec(select(Application).where(Application.parent_id == parent.id,
                                                    Application.type == "reissue")).first()
     if cert.state == "revoked":

@@ -26,7 +26,7 @@ from api.i18n import language_of, translator
 from domain import enrollment as e
 from domain.credentials import hash_password, new_download_password, verify_password
 from domain.db import session_scope
-from domain.models import CertificateRecord, Enrollment, EnrollmentDraft, LoginUser
+from domain.models import Enrollment, EnrollmentDraft, LoginUser
 from domain.pki.hierarchy import CLIENT_CA
 from domain.pki.profiles import to_pkcs12
 from domain.settings import Settings
@@ -251,8 +251,7 @@ def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
     settings: Settings = request.app.state.settings
     engine = request.app.state.engine
     with session_scope(engine) as s:
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                      CertificateRecord.serial == link.certificate_serial)).first()
+        cert = ca.certificate_record(s, CLIENT_CA, link.certificate_serial)
         if cert is None or cert.private_key_pem is None or cert.der is None:
             return None
         key_pem, der = cert.private_key_pem, cert.der

@@ -23,7 +23,7 @@ from api.tenant_auth import TenantPrincipal, require_tenant
 from domain import enrollment as e
 from domain.credentials import hash_password
 from domain.db import session_scope
-from domain.models import CertificateRecord, Enrollment, LoginUser, utcnow
+from domain.models import Enrollment, LoginUser, utcnow
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, calendar_spec
 from workflows import login_registration, login_reissue, login_revocation
@@ -150,8 +150,7 @@ def _own_certificate(request: Request, tenant: TenantPrincipal, serial: str) -> 
                                               LoginUser.certificate_serial == serial)).first()
         if user is None:
             return None
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                      CertificateRecord.serial == serial)).one()
+        cert = ca.known_certificate(s, CLIENT_CA, serial)
         return user, cert.state
 
 

@@ -26,7 +26,7 @@ from api.rendering import render
 from domain import enrollment as e
 from domain.credentials import hash_password, verify_password
 from domain.db import engine_for, session_scope
-from domain.models import CertificateRecord, EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
+from domain.models import EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, load_settings
 
@@ -102,8 +102,7 @@ def _account(request: Request, holder: Holder) -> dict[str, object]:
         user = s.get(LoginUser, holder.user_id)
         assert user is not None
         tenant = s.get(Tenant, user.tenant_id)
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                      CertificateRecord.serial == holder.serial)).one()
+        cert = ca.known_certificate(s, CLIENT_CA, holder.serial)
         lang = language_of(request, user.language)
         question = e.QUESTION_IDS.get(user.question_id or "")
         return {"user_id": user.user_id, "certificate_name": user.certificate_name, "email": user.email,

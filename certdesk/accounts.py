@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from activities import audit
+from activities import certificate_authority as ca
 from domain import credentials
 from domain.db import session_scope
 from domain.models import Customer, StaffUser, Tenant, utcnow
@@ -109,7 +110,6 @@ def customers_awaiting_expiry(engine: Engine) -> list[tuple[int, int, datetime]]
 
 def bind_client_certificate(engine: Engine, access_key: str, serial: str) -> None:
     """Binds an issued, unrevoked login certificate to the customer as their second factor."""
-    from domain.models import CertificateRecord
     from domain.pki.hierarchy import CLIENT_CA
 
     serial = serial.strip().lower().removeprefix("0x").replace(":", "").lstrip("0") or "0"
@@ -117,8 +117,7 @@ def bind_client_certificate(engine: Engine, access_key: str, serial: str) -> Non
         customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
         if customer is None:
             raise AccountError(f"no customer with access key {access_key!r}")
-        cert = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == CLIENT_CA,
-                                                      CertificateRecord.serial == serial)).first()
+        cert = ca.certificate_record(s, CLIENT_CA, serial)
         if cert is None or cert.state != "issued":
             raise AccountError(f"{serial} is not an issued, unrevoked login certificate")
         customer.client_cert_serial = serial

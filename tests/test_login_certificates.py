@@ -4,9 +4,7 @@ The API (in process), the worker with the real activities, a real database and S
 time moves with ``env.sleep`` while workflows wait for people.
 """
 
-import asyncio
 import base64
-import contextlib
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -20,7 +18,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine
 from sqlmodel import select
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities import certificate_authority as ca
@@ -75,23 +72,7 @@ async def service(time_skipping_env: WorkflowEnvironment, settings: Settings, en
     ) as http:
         yield Service(http, time_skipping_env, engine, settings, smtp_sink[1],
                       {"authorization": f"Bearer {key}"}, {"authorization": f"Bearer {other_key}"})
-        await end_enrollments(time_skipping_env, engine)
 
-
-async def end_enrollments(env: WorkflowEnvironment, engine: Engine) -> None:
-    """Terminates this test's processes still waiting: the time-skipping server is shared, and a
-    later test's jump in time would fire their timers with no worker left to run them."""
-    with session_scope(engine) as s:
-        workflow_ids = [row.workflow_id for row in s.exec(select(Enrollment)).all()]
-    for workflow_id in workflow_ids:
-        handle = env.client.get_workflow_handle(workflow_id)
-        with contextlib.suppress(RPCError):
-            # An activity in flight when its worker goes would stall the server's clock for good.
-            for _ in range(100):
-                if not (await handle.describe()).raw_description.pending_activities:
-                    break
-                await asyncio.sleep(0.05)
-            await handle.terminate("test finished")
 
 
 async def staff_token(svc: Service) -> dict[str, str]:
