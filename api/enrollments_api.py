@@ -4,6 +4,7 @@ A tenant sees only its own users: anything else is 404, never 403, so ids are no
 """
 
 import asyncio
+import logging
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities import audit
 from activities import certificate_authority as ca
@@ -33,6 +34,7 @@ from workflows.login_reissue import LoginCertReissue, LoginReissueInput
 from workflows.login_revocation import LoginCertRevocation
 
 router = APIRouter(prefix="/api/v1")
+log = logging.getLogger("certdesk.api.enrollments")
 Tenant = Annotated[TenantPrincipal, Depends(require_tenant)]
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -42,6 +44,14 @@ REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "sup
 
 def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+# Temporal unreachable (connect) or refusing (RPC): the tenant is told to retry; nothing is kept.
+TEMPORAL_DOWN = (RPCError, RuntimeError, TimeoutError, OSError)
+
+
+def unavailable() -> JSONResponse:
+    return error(503, "unavailable", "the service cannot do this now; nothing was created, try again shortly")
 
 
 class Invitation(BaseModel):
@@ -95,18 +105,45 @@ async def _replace_open(request: Request, tenant: TenantPrincipal, user_id: str)
         open_ids = s.exec(select(Enrollment.workflow_id).where(
             Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id, Enrollment.kind == "registration",
             col(Enrollment.state).not_in(e.ENDED))).all()
+    if not open_ids:
+        return
     client = await request.app.state.temporal.client()
     for workflow_id in open_ids:
         try:
             await client.get_workflow_handle(workflow_id).execute_update(LoginCertRegistration.replace)
-        except (RPCError, WorkflowUpdateFailedError):
+        except WorkflowUpdateFailedError:
             pass  # already finished
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+
+async def _start(request: Request, enrollment_id: int, run: Any, arg: Any, workflow_id: str) -> JSONResponse | None:
+    """Starts the enrollment's workflow; if Temporal cannot take it, the row goes again (nothing
+    half-made is left) and the tenant is told to retry. None when it started."""
+    settings: Settings = request.app.state.settings
+    try:
+        client = await request.app.state.temporal.client()
+        await client.start_workflow(run, arg, id=workflow_id, task_queue=settings.task_queue,
+                                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except TEMPORAL_DOWN as exc:
+        log.warning("enrollment %s not started: %s", enrollment_id, type(exc).__name__)
+        with session_scope(request.app.state.engine) as s:
+            row = s.get(Enrollment, enrollment_id)
+            if row is not None:
+                audit.record(s, "system", "enrollment.not_started", f"enrollment:{row.public_id}")
+                s.delete(row)
+        return unavailable()
+    return None
 
 
 @router.post("/enrollments", status_code=201)
 async def invite(request: Request, body: Invitation, tenant: Tenant) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    await _replace_open(request, tenant, body.user_id)
+    try:
+        await _replace_open(request, tenant, body.user_id)
+    except TEMPORAL_DOWN:
+        return unavailable()
     otp = e.new_otp()
     otp_hash = await asyncio.to_thread(hash_password, otp)
     expires_at = utcnow().replace(microsecond=0) + settings.otp_ttl
@@ -120,11 +157,10 @@ async def invite(request: Request, body: Invitation, tenant: Tenant) -> JSONResp
         s.flush()
         enrollment_id = int(row.id or 0)
         audit.record(s, tenant.actor, "enrollment.invited", f"enrollment:{public_id}", user_id=body.user_id)
-    client = await request.app.state.temporal.client()
-    await client.start_workflow(
-        LoginCertRegistration.run,
-        RegistrationInput(enrollment_id, settings.otp_ttl.total_seconds(), settings.otp_max_attempts, terms(settings)),
-        id=wid, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    refused = await _start(request, enrollment_id, LoginCertRegistration.run, RegistrationInput(
+        enrollment_id, settings.otp_ttl.total_seconds(), settings.otp_max_attempts, terms(settings)), wid)
+    if refused is not None:
+        return refused
     return JSONResponse({"id": public_id, "enrollment_url": link(settings, "enroll", public_id),
                          "one_time_password": otp, "expires_at": expires_at.isoformat()}, status_code=201)
 
@@ -181,13 +217,12 @@ async def reissue(request: Request, serial: str, body: ReissueRequest, tenant: T
         enrollment_id = int(row.id or 0)
         audit.record(s, tenant.actor, "enrollment.reissue_requested", f"enrollment:{public_id}",
                      serial=serial, revoke_old=body.revoke_old, certificate_state=state)
-    client = await request.app.state.temporal.client()
-    await client.start_workflow(
-        LoginCertReissue.run,
-        LoginReissueInput(enrollment_id, public_id, f"{tenant.name} / {user.user_id}", serial, body.revoke_old,
-                          settings.reissue_ttl.total_seconds(),
-                          settings.secret_answer_max_attempts, terms(settings), calendar_spec(settings)),
-        id=wid, task_queue=settings.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    refused = await _start(request, enrollment_id, LoginCertReissue.run, LoginReissueInput(
+        enrollment_id, public_id, f"{tenant.name} / {user.user_id}", serial, body.revoke_old,
+        settings.reissue_ttl.total_seconds(), settings.secret_answer_max_attempts, terms(settings),
+        calendar_spec(settings)), wid)
+    if refused is not None:
+        return refused
     return JSONResponse({"id": public_id, "kind": "reissue", "status": e.ANSWER, "revoke_old": body.revoke_old,
                          "expires_at": expires_at.isoformat()}, status_code=201)
 
