@@ -39,6 +39,7 @@ Tenant = Annotated[TenantPrincipal, Depends(require_tenant)]
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SERIAL = re.compile(r"^[0-9a-f]{1,40}$")
+RECENT_ENROLLMENTS = 10
 REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
 
 
@@ -180,7 +181,7 @@ async def enrollment_status(request: Request, public_id: str, tenant: Tenant) ->
 
 
 def _own_certificate(request: Request, tenant: TenantPrincipal, serial: str) -> tuple[LoginUser, str] | None:
-    """The user whose certificate this is (current or an earlier one), and the certificate's state."""
+    """The user whose current certificate this is, and the certificate's state."""
     with session_scope(request.app.state.engine) as s:
         user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id,
                                               LoginUser.certificate_serial == serial)).first()
@@ -188,6 +189,25 @@ def _own_certificate(request: Request, tenant: TenantPrincipal, serial: str) -> 
             return None
         cert = ca.known_certificate(s, CLIENT_CA, serial)
         return user, cert.state
+
+
+@router.get("/login-users/{user_id}")
+async def login_user(request: Request, user_id: str, tenant: Tenant) -> JSONResponse:
+    """A user as the website knows them: the certificate in use (its serial is what reissue and
+    revoke take) and the latest enrollments, newest first."""
+    with session_scope(request.app.state.engine) as s:
+        user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id, LoginUser.user_id == user_id)).first()
+        if user is None:
+            return error(404, "not_found", "no registered user of yours has this user_id")
+        cert = ca.certificate_record(s, CLIENT_CA, user.certificate_serial)
+        recent = s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id)
+                        .order_by(col(Enrollment.id).desc()).limit(RECENT_ENROLLMENTS)).all()
+        certificate = None if cert is None else {
+            "serial": cert.serial, "status": cert.state, "revocation_reason": cert.revocation_reason,
+            "not_before": cert.not_before.isoformat() if cert.not_before else None,
+            "not_after": cert.not_after.isoformat() if cert.not_after else None}
+        return JSONResponse({"user_id": user.user_id, "email": user.email, "name": user.certificate_name,
+                             "certificate": certificate, "enrollments": [enrollment_view(r) for r in recent]})
 
 
 @router.post("/login-certificates/{serial}/reissue", status_code=201)

@@ -285,6 +285,10 @@ async def test_reissue_locks_support_unlocks_and_the_old_certificate_goes(servic
     assert (await svc.http.post(f"/api/v1/downloads/{download_token}",
                                 json={"download_password": password})).status_code == 200
     old_serial = (await svc.status(invitation["id"]))["certificate_serial"]
+    user = (await svc.http.get("/api/v1/login-users/u-1001", headers=svc.tenant)).json()
+    assert user["certificate"]["serial"] == old_serial and user["certificate"]["status"] == "issued"
+    assert [e["id"] for e in user["enrollments"]] == [invitation["id"]]
+    assert (await svc.http.get("/api/v1/login-users/u-1001", headers=svc.other)).status_code == 404
 
     started = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
                                   json={"revoke_old": "on_download"})
@@ -328,6 +332,9 @@ async def test_reissue_locks_support_unlocks_and_the_old_certificate_goes(servic
     result = await handle.result()
     assert result == "downloaded"
     assert certificate_state(svc.engine, old_serial)[:2] == ("revoked", "superseded")
+    user = (await svc.http.get("/api/v1/login-users/u-1001", headers=svc.tenant)).json()
+    assert user["certificate"]["serial"] == format(cert.serial_number, "x")  # the new one is in use now
+    assert [e["kind"] for e in user["enrollments"]] == ["reissue", "registration"]
     with session_scope(svc.engine) as s:
         row = s.exec(select(Enrollment).where(Enrollment.public_id == enrollment["id"])).one()
         assert row.state == "downloaded" and row.updated_at <= utcnow()
