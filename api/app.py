@@ -98,11 +98,14 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     return app
 
 
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """Errors as ``{"error", "message"}``: a dict detail as it is, anything else as its message."""
+    body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError) -> JSONResponse:

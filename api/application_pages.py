@@ -30,7 +30,7 @@ from api.applications_api import (
     own_application,
 )
 from api.customer_auth import CustomerPrincipal, check_csrf, require_customer
-from api.i18n import MESSAGES, language_of, translator
+from api.i18n import MESSAGES, request_language, translator
 from api.profile_api import load_profile
 from api.rendering import render
 from domain import profile as profiles
@@ -50,7 +50,7 @@ MESSAGE_KEYS = {"applied": "app_applied", "cancelled": "app_cancelled", "reissue
 
 
 def _lang(request: Request) -> str:
-    return language_of(request, request.app.state.settings.language)
+    return request_language(request)
 
 
 def _page(request: Request, template: str, customer: CustomerPrincipal, status: int = 200, **ctx: Any) -> Response:

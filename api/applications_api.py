@@ -176,7 +176,7 @@ def _contact(contacts: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/applications/{application_id}/revoke", status_code=201)
 async def revoke(request: Request, application_id: int, body: RevocationRequest, customer: Customer) -> JSONResponse:
-    from api.i18n import language_of
+    from api.i18n import request_language
     from workflows.revocation import Revocation, RevocationInput
     from workflows.revocation import workflow_id as revocation_workflow_id
 
@@ -213,7 +213,7 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
                         f"{parent.names[0]} ({body.reason})", str(contact.get("name", "")),
                         str(contact.get("phone", ""))),
         id=record.workflow_id, task_queue=request.app.state.settings.task_queue)
-    lang = language_of(request, request.app.state.settings.language)
+    lang = request_language(request)
     return JSONResponse({**application_json(record), "message": REVOCATION_RECEIVED[lang]}, status_code=201)
 
 

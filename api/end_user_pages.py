@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import end_user_steps as steps
-from api.i18n import LANGUAGES, language_of, translator
+from api.i18n import LANGUAGES, messages
 from api.rendering import render
 from domain import enrollment as e
 from domain.db import session_scope
@@ -224,4 +224,4 @@ async def download_manual(request: Request) -> Response:
 
 def _t(request: Request, key: str) -> str:
     """A message in the page's language (as ``render`` chooses it)."""
-    return str(translator(language_of(request, request.app.state.settings.language))(key))
+    return str(messages(request)(key))

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities import certificate_authority as ca
-from api.i18n import language_of, translator
+from api.i18n import messages, request_language
 from domain import enrollment as e
 from domain.credentials import hash_password, new_download_password, verify_password
 from domain.db import session_scope
@@ -86,9 +86,6 @@ class Link:
 STEP_COOKIE = "certdesk_enroll_step"
 
 
-def _t(request: Request) -> Any:
-    """Messages in the request's language, defaulting as the pages do."""
-    return translator(language_of(request, request.app.state.settings.language))
 
 
 def apply_step_cookie(request: Request, response: Response, answer: "StepAnswer") -> Response:
@@ -121,7 +118,7 @@ def refusal(request: Request, code: str, lock_key: str = "eu_err_otp_locked") ->
     status, key = REFUSALS.get(code, (409, "eu_err_state"))
     if code == e.LOCKED:
         key = lock_key
-    return StepAnswer(status, {"error": code, "message": _t(request)(key)})
+    return StepAnswer(status, {"error": code, "message": messages(request)(key)})
 
 
 def resolve(request: Request, token: str, kind: str) -> Link | None:
@@ -138,8 +135,12 @@ def resolve(request: Request, token: str, kind: str) -> Link | None:
                     row.certificate_name, row.language)
 
 
+def _invalid(request: Request, field: str, key: str) -> StepAnswer:
+    return StepAnswer(422, {"error": "invalid_input", "field": field, "message": messages(request)(key)})
+
+
 def not_found(request: Request) -> StepAnswer:
-    return StepAnswer(404, {"error": "not_found", "message": _t(request)("eu_err_not_found")})
+    return StepAnswer(404, {"error": "not_found", "message": messages(request)("eu_err_not_found")})
 
 
 async def _update(request: Request, link: Link, update: Any, attempt: Attempt) -> AttemptAnswer | str:
@@ -161,8 +162,8 @@ async def _update(request: Request, link: Link, update: Any, attempt: Attempt) -
 
 def _wrong(request: Request, answer: AttemptAnswer, wrong_key: str, lock_key: str) -> StepAnswer:
     if answer.state in (e.LOCKED, e.DOWNLOAD_LOCKED):
-        return StepAnswer(423, {"error": answer.state, "message": _t(request)(lock_key), "attempts_left": 0})
-    message = _t(request)(wrong_key).format(left=answer.attempts_left)
+        return StepAnswer(423, {"error": answer.state, "message": messages(request)(lock_key), "attempts_left": 0})
+    message = messages(request)(wrong_key).format(left=answer.attempts_left)
     return StepAnswer(400, {"error": "mismatch", "message": message, "attempts_left": answer.attempts_left})
 
 
@@ -177,7 +178,7 @@ async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
         return refusal(request, answer)
     if not answer.accepted:
         return _wrong(request, answer, "eu_err_otp_wrong", "eu_err_otp_locked")
-    lang = language_of(request, request.app.state.settings.language)
+    lang = request_language(request)
     return StepAnswer(200, {"questions": [{"id": q.id, "text": q.text(lang)} for q in e.QUESTIONS]},
                       step_cookie=_give_step_cookie(request, link))
 
@@ -206,11 +207,10 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
     link = resolve(request, token, "registration")
     if link is None:
         return not_found(request)
-    t = _t(request)
     if question_id not in e.QUESTION_IDS:
-        return StepAnswer(422, {"error": "invalid_input", "field": "question_id", "message": t("eu_err_question")})
+        return _invalid(request, "question_id", "eu_err_question")
     if e.answer_problem(answer):
-        return StepAnswer(422, {"error": "invalid_input", "field": "answer", "message": t("eu_err_answer")})
+        return _invalid(request, "answer", "eu_err_answer")
     if link.state != e.QUESTION:
         # Checked here too so a refused step does not even hash; the workflow has the last word.
         return refusal(request, link.state if link.state != e.OTP else "otp_first")
@@ -229,7 +229,7 @@ async def submit_reissue_answer(request: Request, token: str, answer: str) -> St
     if link is None:
         return not_found(request)
     if e.answer_problem(answer):
-        return StepAnswer(422, {"error": "invalid_input", "field": "answer", "message": _t(request)("eu_err_answer")})
+        return _invalid(request, "answer", "eu_err_answer")
     with session_scope(request.app.state.engine) as s:
         user = s.get(LoginUser, link.login_user_id) if link.login_user_id else None
         answer_hash = user.answer_hash if user else None

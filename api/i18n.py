@@ -549,6 +549,16 @@ def translator(lang: str):  # type: ignore[no-untyped-def]
     return lambda key: table.get(key, MESSAGES["ja"].get(key, key))
 
 
+def request_language(request: Request) -> str:
+    """The request's language, defaulting to the deployment's (``CERTDESK_LANGUAGE``)."""
+    return language_of(request, request.app.state.settings.language)
+
+
+def messages(request: Request):  # type: ignore[no-untyped-def]
+    """The translator for this request's language: ``messages(request)(key)``."""
+    return translator(request_language(request))
+
+
 def _merge_end_user_messages() -> None:
     from api.account_messages import ACCOUNT_MESSAGES
     from api.end_user_messages import END_USER_MESSAGES

@@ -21,7 +21,8 @@ from starlette.exceptions import HTTPException
 from activities import audit
 from activities import certificate_authority as ca
 from api import sessions
-from api.i18n import language_of, translator
+from api.app import http_error
+from api.i18n import messages, request_language
 from api.rendering import render
 from domain import enrollment as e
 from domain.credentials import hash_password, verify_password
@@ -103,7 +104,7 @@ def _account(request: Request, holder: Holder) -> dict[str, object]:
         assert user is not None
         tenant = s.get(Tenant, user.tenant_id)
         cert = ca.known_certificate(s, CLIENT_CA, holder.serial)
-        lang = language_of(request, user.language)
+        lang = request_language(request)
         question = e.QUESTION_IDS.get(user.question_id or "")
         return {"user_id": user.user_id, "certificate_name": user.certificate_name, "email": user.email,
                 "website": tenant.name if tenant else "", "serial": cert.serial, "status": cert.state,
@@ -121,16 +122,13 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
     async def refused(request: Request, exc: CertificateRefused) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": f"certificate_{exc.reason}",
-                                 "message": translator(language_of(request))(f"acct_refused_{exc.reason}")},
+                                 "message": messages(request)(f"acct_refused_{exc.reason}")},
                                 status_code=exc.status)
         response = render(request, "login_account/refused.html", reason=exc.reason)
         response.status_code = exc.status
         return response
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code)
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
 
     @app.get("/")
     async def root() -> RedirectResponse:
@@ -143,7 +141,7 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/account/secret", response_class=HTMLResponse)
     async def secret_form(request: Request, holder: Current) -> Response:
         return _page(request, holder, "secret.html", account=_account(request, holder),
-                     questions=[(q.id, q.text(language_of(request))) for q in e.QUESTIONS])
+                     questions=[(q.id, q.text(request_language(request))) for q in e.QUESTIONS])
 
     @app.post("/account/secret", response_class=HTMLResponse)
     async def change_secret(request: Request, holder: Current, current_answer: Annotated[str, Form()] = "",
@@ -151,7 +149,7 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
                             csrf_token: Annotated[str, Form()] = "") -> Response:
         _check_csrf(holder, csrf_token)
         problem = await change_secret_answer(request, holder, current_answer, question_id, answer)
-        questions = [(q.id, q.text(language_of(request))) for q in e.QUESTIONS]
+        questions = [(q.id, q.text(request_language(request))) for q in e.QUESTIONS]
         if problem is not None:
             return _page(request, holder, "secret.html", status=problem[0], error=problem[1],
                          account=_account(request, holder), questions=questions, chosen=question_id)
@@ -196,7 +194,7 @@ def login_history(request: Request, holder: Holder) -> list[LoginEvent]:
 async def change_secret_answer(request: Request, holder: Holder, current: str, question_id: str,
                                answer: str) -> tuple[int, str] | None:
     """(status, message) of a refused change, or None when the new question and answer are set."""
-    t = translator(language_of(request))
+    t = messages(request)
     if question_id not in e.QUESTION_IDS:
         return 422, t("eu_err_question")
     if e.answer_problem(answer):

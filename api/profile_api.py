@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from activities import audit
 from api.customer_auth import CustomerPrincipal, check_csrf, require_customer
-from api.i18n import MESSAGES, language_of, translator
+from api.i18n import MESSAGES, request_language, translator
 from api.rendering import render
 from domain import profile as profiles
 from domain.db import session_scope
@@ -99,7 +99,7 @@ def _messages(lang: str, errors: list[profiles.FieldError]) -> dict[str, str]:
 
 def _page(request: Request, template: str, customer: CustomerPrincipal, status: int = 200,
           **ctx: Any) -> Response:
-    lang = language_of(request, request.app.state.settings.language)
+    lang = request_language(request)
     response = render(request, template, customer=customer, labels=_labels(translator(lang)), roles=profiles.ROLES,
                       organization_fields=profiles.ORGANIZATION_FIELDS, contact_fields=profiles.CONTACT_FIELDS,
                       **ctx)
@@ -110,7 +110,7 @@ def _page(request: Request, template: str, customer: CustomerPrincipal, status: 
 
 def _form_page(request: Request, customer: CustomerPrincipal, values: dict[str, str],
                errors: list[profiles.FieldError] | None = None) -> Response:
-    lang = language_of(request, request.app.state.settings.language)
+    lang = request_language(request)
     messages = _messages(lang, errors or [])
     return _page(request, "account/profile_form.html", customer, 422 if messages else 200,
                  values=values, errors=messages)

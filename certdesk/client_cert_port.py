@@ -20,7 +20,6 @@ the certificate against the CA database, which is always current (``verified_log
 and it must do so for every request, as it would behind nginx.
 """
 
-import contextlib
 import os
 import ssl
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -39,6 +38,7 @@ from sqlalchemy import Engine
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from activities import certificate_authority as ca
+from certdesk.servers import embedded_server
 from domain.settings import Settings
 
 DEV_CERT_NAME, DEV_KEY_NAME = "dev-server-cert.pem", "dev-server-key.pem"
@@ -186,9 +186,4 @@ def account_port_server(app: Any, settings: Settings, engine: Engine) -> uvicorn
         proxy_headers=False,  # clients connect here directly: their X-Forwarded-* are not to be believed
         log_level="warning", lifespan="off",
     )
-    server = uvicorn.Server(config)
-    # The caller stops it (should_exit). Older uvicorn installs handlers in install_signal_handlers,
-    # newer in capture_signals: neither may take SIGINT/SIGTERM from the caller.
-    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    return server
+    return embedded_server(config)  # the caller stops it

@@ -20,6 +20,7 @@ from activities import certificate_authority as ca
 from certdesk import accounts, mailbox
 from certdesk.client_cert_port import account_port_server
 from certdesk.processes import ensure_crl_schedule, start_initial_password_timer
+from certdesk.servers import embedded_server, start
 from certdesk.temporal import connect, start_dev_server
 from domain.db import engine_for, migrate
 from domain.settings import Settings
@@ -28,12 +29,6 @@ from worker import build_worker
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-async def serve(server: uvicorn.Server) -> None:
-    """uvicorn calls sys.exit when it cannot bind, which would escape asyncio.run: end just this task."""
-    with contextlib.suppress(SystemExit):
-        await server.serve()
 
 
 async def reconcile_timers(client: Client, settings: Settings) -> int:
@@ -95,10 +90,8 @@ async def run(settings: Settings) -> int:
         from api.app import create_app
         from api.login_account import create_account_app
 
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.api_host,
-                                               port=settings.api_port, log_level="warning", lifespan="on"))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # (uvicorn >= 0.29)
+        server = embedded_server(uvicorn.Config(create_app(settings), host=settings.api_host,
+                                                port=settings.api_port, log_level="warning", lifespan="on"))
         try:
             account_server = await asyncio.to_thread(account_port_server, create_account_app(settings), settings,
                                                      engine)
@@ -106,16 +99,12 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: cannot set up the account pages' HTTPS port: {exc}")
             return 1
         worker_task = asyncio.create_task(worker.run(), name="worker")
-        api_task = asyncio.create_task(serve(server), name="api")
-        while not server.started and not api_task.done():  # noqa: ASYNC110 (uvicorn offers only a flag)
-            await asyncio.sleep(0.05)
+        api_task = await start(server, "api")
         if api_task.done():
             say(f"certdesk: the API could not start on {settings.api_host}:{settings.api_port}")
             await worker.shutdown()
             return 1
-        account_task = asyncio.create_task(serve(account_server), name="account")
-        while not account_server.started and not account_task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        account_task = await start(account_server, "account")
         if account_task.done():
             problem = account_task.exception()
             say(f"certdesk: the account pages could not start on {settings.api_host}:{settings.tls_port}"

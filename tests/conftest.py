@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from temporalio.service import RPCError
@@ -26,6 +27,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(server: uvicorn.Server) -> AsyncIterator[None]:
+    """``server`` listening on this test's event loop (where its app's Temporal client lives)."""
+    import asyncio
+
+    from certdesk.servers import start
+
+    task = await start(server, "test-server")
+    assert server.started, task.exception() if task.done() else "uvicorn did not start"
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 def _pg_schema_url(schema: str) -> str:

@@ -27,7 +27,7 @@ from api.app import create_app
 from certdesk import accounts, mailbox
 from domain.settings import Settings
 from tests.browser import browser, page  # noqa: F401
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 from tests.test_login_certificates import download_url_of, open_pkcs12, token_of
 from worker import build_worker
 
@@ -39,17 +39,9 @@ DOWNLOAD_MAIL = "電子証明書ダウンロードのご案内"
 async def serve_here(app: FastAPI) -> AsyncIterator[str]:
     """``app`` under uvicorn on this event loop (the one its Temporal client lives on); its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, timeout_graceful_shutdown=5))
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.02)
-    assert server.started, task.exception() if task.done() else "uvicorn did not start"
-    try:
+    async with serving(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                     access_log=False, timeout_graceful_shutdown=5))):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_a_person_registers_and_downloads_the_certificate(

@@ -25,7 +25,7 @@ from certdesk.client_cert_port import account_port_server, dev_tls_certificate
 from domain.db import session_scope
 from domain.models import CertificateRecord
 from domain.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 
 @dataclass
@@ -82,17 +82,10 @@ async def port(settings: Settings, engine: Engine, tmp_path: Path) -> AsyncItera
     settings = settings.model_copy(update={"tls_port": free_port()})
     hits: list[str] = []
     server = account_port_server(echo_app(settings.client_cert_header, hits), settings, engine)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.02)
-    assert server.started, task.exception() if task.done() else "not started"
-    try:
+    async with serving(server):
         yield Port(f"https://{settings.api_host}:{settings.tls_port}", settings.client_cert_header,
                    settings.data_dir / "tls" / "dev-server-cert.pem", login_cert,
                    write_pair(tmp_path, "login", login_cert, key), hits)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 async def test_the_login_certificate_reaches_the_app(port: Port) -> None:

@@ -4,7 +4,6 @@ The certificate comes out of a real registration and download; the HTTPS listene
 it and verifies it against the login CA; after revocation it no longer logs in.
 """
 
-import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from domain.db import session_scope
 from domain.models import AuditEvent, LoginEvent, LoginUser, utcnow
 from domain.pki.profiles import LOGIN_DAYS
 from domain.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 from tests.test_client_cert_port import self_signed
 from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
 
@@ -51,13 +50,8 @@ async def _downloaded(svc: Service, tmp: Path) -> tuple[str, tuple[str, str]]:
 @pytest.fixture
 async def account_port(service: Service) -> AsyncIterator[str]:  # noqa: F811
     settings = service.settings.model_copy(update={"tls_port": free_port()})
-    server = account_port_server(create_account_app(settings), settings, service.engine)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    yield f"https://127.0.0.1:{settings.tls_port}"
-    server.should_exit = True
-    await task
+    async with serving(account_port_server(create_account_app(settings), settings, service.engine)):
+        yield f"https://127.0.0.1:{settings.tls_port}"
 
 
 def _client(base: str, settings_dir: Path, cert: tuple[str, str] | None) -> httpx.AsyncClient:

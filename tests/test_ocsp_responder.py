@@ -2,14 +2,11 @@
 
 import base64
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -18,10 +15,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from activities import certificate_authority as ca
-from api.app import create_app
 from domain.pki.lint import lint_ocsp_response
 from domain.settings import Settings
-from tests.conftest import free_port
+from tests.browser import serve
 from tests.test_certificate_authority import SUBJECT, make_csr
 
 
@@ -30,15 +26,8 @@ def responder(settings: Settings, engine: Engine) -> Iterator[tuple[str, Setting
     settings = settings.model_copy(update={"public_url": "http://pki.certdesk-test.com",
                                            "ca_passphrase": SecretStr("ocsp test passphrase")})
     ca.ensure_hierarchy(engine, settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", settings
-    server.should_exit = True
-    thread.join(10)
+    with serve(settings) as base:
+        yield base, settings
 
 
 def _openssl_ocsp(tmp: Path, base: str, engine: Engine, leaf_pem: str) -> str:

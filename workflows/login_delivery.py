@@ -13,7 +13,13 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.login_certificates import EnrollmentChange, Issuance, LoginCertActivities, LoginRevocation
+    from activities.login_certificates import (
+        DraftRef,
+        EnrollmentChange,
+        Issuance,
+        LoginCertActivities,
+        LoginRevocation,
+    )
     from domain import enrollment as e
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
@@ -77,6 +83,15 @@ class LoginCertProcess:
     @download.validator
     def _may_download(self, attempt: Attempt) -> None:
         self.require(e.DOWNLOAD)
+
+    async def adopt_draft(self, draft_id: int, attempts_left: int) -> AttemptAnswer:
+        """The person's secret step is done: the hashes the API prepared become the real ones."""
+        self.state = e.REGISTERING
+        await workflow.execute_activity_method(
+            LoginCertActivities.register_credentials, DraftRef(self.enrollment_id, draft_id, "end_user"),
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        self.state = e.ISSUING
+        return AttemptAnswer(True, attempts_left, self.state)
 
     async def mirror(self, state: str, actor: str, expires_at: datetime | None = None) -> None:
         await workflow.execute_activity_method(

@@ -16,9 +16,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.login_certificates import DraftRef, LoginCertActivities
     from domain import enrollment as e
-    from workflows.login_delivery import ACTIVITY_TIMEOUT, Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
+    from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
 
 
 @dataclass
@@ -59,12 +58,7 @@ class LoginCertRegistration(LoginCertProcess):
 
     @workflow.update
     async def set_secret(self, attempt: Attempt) -> AttemptAnswer:
-        self.state = e.REGISTERING
-        await workflow.execute_activity_method(
-            LoginCertActivities.register_credentials, DraftRef(self.enrollment_id, attempt.draft_id, "end_user"),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
-        self.state = e.ISSUING
-        return AttemptAnswer(True, 0, self.state)
+        return await self.adopt_draft(attempt.draft_id, 0)
 
     @set_secret.validator
     def _may_set_secret(self, attempt: Attempt) -> None:

@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
-    from activities.login_certificates import DraftRef, LoginCertActivities
+    from activities.login_certificates import LoginCertActivities
     from activities.tasks import TaskRequest
     from domain import enrollment as e
     from domain.business_calendar import CalendarSpec
@@ -59,12 +59,7 @@ class LoginCertReissue(LoginCertProcess, HumanTaskWorkflow):
             if self.answers.locked:
                 self.state = e.LOCKED
             return AttemptAnswer(False, left, self.state)
-        self.state = e.REGISTERING
-        await workflow.execute_activity_method(
-            LoginCertActivities.register_credentials, DraftRef(self.enrollment_id, attempt.draft_id, "end_user"),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
-        self.state = e.ISSUING
-        return AttemptAnswer(True, self.answers.left, self.state)
+        return await self.adopt_draft(attempt.draft_id, self.answers.left)
 
     @answer.validator
     def _may_answer(self, attempt: Attempt) -> None:
