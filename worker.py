@@ -85,10 +85,16 @@ def build_worker(client: Client, settings: Settings, **options: Any) -> Worker:
 async def main() -> None:
     from datetime import timedelta
 
-    from certdesk.temporal import connect
+    from ca import authority
+    from processes.connection import connect
+    from store.db import engine_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    # The worker is the CA's process: the hierarchy (and its first CRLs) exist before any issuance.
+    engine = engine_for(settings.resolved_database_url)
+    await asyncio.to_thread(authority.ensure_hierarchy, engine, settings)
+    await asyncio.to_thread(authority.publish_missing_crls, engine, settings)
     client = await connect(settings, wait=timedelta(seconds=60))
     await build_worker(client, settings).run()
 

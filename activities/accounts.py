@@ -8,12 +8,12 @@ from sqlmodel import delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import audit
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from domain import credentials
-from domain.db import session_scope
-from domain.models import Customer, CustomerSession, SentEmail
+from store import audit
+from store.db import session_scope
+from store.models import Customer, CustomerSession, SentEmail
 
 
 @dataclass

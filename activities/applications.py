@@ -8,16 +8,16 @@ from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import audit
-from activities import certificate_authority as ca
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
+from ca import authority
 from domain.catalog import CATALOG
-from domain.db import session_scope
-from domain.models import Application, Customer, Task, utcnow
 from domain.pki.errors import CsrError, LintError
 from domain.pki.hierarchy import TLS_CA
 from domain.pki.profiles import EvSubject, OrganisationSubject
+from store import audit
+from store.db import session_scope
+from store.models import Application, Customer, Task, utcnow
 
 
 @dataclass
@@ -70,7 +70,7 @@ class ApplicationActivities:
             csr, org, product = app.csr_pem, dict(app.organization), CATALOG[app.product]
         try:
             subject = _subject(org, product.level)
-            issued = ca.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
+            issued = authority.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
                                      product.validity_days, ref.actor)
         except (CsrError, LintError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
@@ -92,7 +92,7 @@ class ApplicationActivities:
     def revoke_application_certificate(self, req: RevokeForApplication) -> bool:
         """Revokes once (a second call changes nothing) and publishes the CRL; marks the record."""
         try:
-            changed = ca.revoke(self.ctx.engine, self.ctx.settings, TLS_CA, req.serial, req.reason, req.actor)
+            changed = authority.revoke(self.ctx.engine, self.ctx.settings, TLS_CA, req.serial, req.reason, req.actor)
         except (LookupError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         self.set_application_status(StatusChange(req.application_id, req.status, req.actor))

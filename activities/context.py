@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from domain.db import engine_for
 from domain.settings import Settings
+from store.db import engine_for
 
 
 @dataclass

@@ -12,14 +12,15 @@ from sqlmodel import col, delete, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import audit
-from activities import certificate_authority as ca
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
-from domain.db import session_scope
+from ca import authority
 from domain.enrollment import link_key, link_token
-from domain.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
 from domain.pki.hierarchy import CLIENT_CA
+from store import audit, certificates
+from store import passphrase as store_passphrase
+from store.db import session_scope
+from store.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
 
 
 @dataclass
@@ -113,7 +114,7 @@ class LoginCertActivities:
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, req.enrollment_id)
             name = row.certificate_name
-        issued = ca.issue_login(self.ctx.engine, self.ctx.settings, req.request_key, name, "timer")
+        issued = authority.issue_login(self.ctx.engine, self.ctx.settings, req.request_key, name, "timer")
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, req.enrollment_id)
             if row.certificate_serial != issued.serial:
@@ -130,7 +131,7 @@ class LoginCertActivities:
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, enrollment_id)
             tenant = s.get(Tenant, row.tenant_id)
-            token = link_token(link_key(ca.passphrase(settings)), row.public_id)
+            token = link_token(link_key(store_passphrase.passphrase(settings)), row.public_id)
             base = settings.resolved_public_url
             context = {
                 "user_id": row.user_id,
@@ -149,7 +150,7 @@ class LoginCertActivities:
         user's. Returns the serial it replaces ('' if none) for the workflow to revoke."""
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, enrollment_id)
-            cert = ca.known_certificate(s, CLIENT_CA, row.certificate_serial)
+            cert = certificates.known_certificate(s, CLIENT_CA, row.certificate_serial)
             cert.private_key_pem = None
             s.add(cert)
             user = s.get(LoginUser, row.login_user_id) if row.login_user_id else None
@@ -174,12 +175,12 @@ class LoginCertActivities:
             row = self._enrollment(s, change.enrollment_id)
             serial = row.certificate_serial
         if serial:
-            ca.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, serial, "cessationOfOperation", change.actor)
+            authority.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, serial, "cessationOfOperation", change.actor)
         self.set_enrollment_state(change)
 
     @activity.defn(name="revoke_login_certificate")
     def revoke_login_certificate(self, req: LoginRevocation) -> bool:
         try:
-            return ca.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, req.serial, req.reason, req.actor)
+            return authority.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, req.serial, req.reason, req.actor)
         except (LookupError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None

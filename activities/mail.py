@@ -8,9 +8,9 @@ from sqlmodel import select
 from temporalio import activity
 
 from activities.context import ActivityContext
-from domain.db import session_scope
 from domain.mail import build_message, render
-from domain.models import SentEmail, utcnow
+from store.db import session_scope
+from store.models import SentEmail, utcnow
 
 
 @dataclass

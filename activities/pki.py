@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import certificate_authority as ca
 from activities.context import ActivityContext
+from ca import authority
+from domain.pki import hierarchy
 from domain.pki.errors import CsrError, LintError
 from domain.pki.profiles import EvSubject, OrganisationSubject
 
@@ -60,18 +61,18 @@ class PkiActivities:
         self.ctx = ctx
 
     @activity.defn(name="issue_server_certificate")
-    def issue_server_certificate(self, req: IssueServerRequest) -> ca.IssuedCertificate:
+    def issue_server_certificate(self, req: IssueServerRequest) -> authority.IssuedCertificate:
         try:
-            return ca.issue_server(self.ctx.engine, self.ctx.settings, req.request_key, req.csr_pem,
+            return authority.issue_server(self.ctx.engine, self.ctx.settings, req.request_key, req.csr_pem,
                                    req.subject.to_domain(), req.catalog_days, req.actor)
         except (CsrError, LintError, ValueError) as exc:
             # Policy refusals do not get better with retries.
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
 
     @activity.defn(name="issue_login_certificate")
-    def issue_login_certificate(self, req: IssueLoginRequest) -> ca.IssuedCertificate:
+    def issue_login_certificate(self, req: IssueLoginRequest) -> authority.IssuedCertificate:
         try:
-            return ca.issue_login(self.ctx.engine, self.ctx.settings, req.request_key, req.certificate_name,
+            return authority.issue_login(self.ctx.engine, self.ctx.settings, req.request_key, req.certificate_name,
                                   req.actor, req.key_type)
         except (LintError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
@@ -79,11 +80,11 @@ class PkiActivities:
     @activity.defn(name="revoke_certificate")
     def revoke_certificate(self, req: RevokeRequest) -> bool:
         try:
-            return ca.revoke(self.ctx.engine, self.ctx.settings, req.issuer, req.serial, req.reason, req.actor)
+            return authority.revoke(self.ctx.engine, self.ctx.settings, req.issuer, req.serial, req.reason, req.actor)
         except (LookupError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
 
     @activity.defn(name="publish_crls")
     def publish_crls(self) -> dict[str, int]:
         """A fresh CRL from every CA; the CRL numbers published."""
-        return {issuer: ca.publish_crl(self.ctx.engine, self.ctx.settings, issuer) for issuer in ca.CRL_ISSUERS}
+        return {issuer: authority.publish_crl(self.ctx.engine, self.ctx.settings, issuer) for issuer in hierarchy.CRL_ISSUERS}

@@ -12,12 +12,12 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from temporalio import activity
 
-from activities import audit
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
-from domain.db import session_scope
-from domain.models import StaffUser, Task, utcnow
 from domain.tasks import SUPERVISOR
+from store import audit
+from store.db import session_scope
+from store.models import StaffUser, Task, utcnow
 
 
 @dataclass

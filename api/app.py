@@ -26,27 +26,13 @@ from api import (
 )
 from api.customer_auth import CustomerLoginRequired, PasswordChangeRequired
 from api.rendering import render
-from certdesk import mailbox
-from certdesk.temporal import connect, worker_polling
-from domain.db import engine_for, ping
 from domain.settings import Settings, load_settings
+from processes.client import Processes
+from processes.connection import TemporalHandle, worker_polling
+from store import dev_mailbox
+from store.db import engine_for, ping
 
 log = logging.getLogger("certdesk.api")
-
-
-class TemporalHandle:
-    """One client for the app's life, (re)connected on demand so the API starts before Temporal."""
-
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self.settings = settings
-        self._client = client  # given: a test's time-skipping server
-        self._lock = asyncio.Lock()
-
-    async def client(self) -> Client:
-        async with self._lock:
-            if self._client is None:
-                self._client = await asyncio.wait_for(connect(self.settings), timeout=5)
-            return self._client
 
 
 def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
@@ -56,6 +42,7 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
     app.state.temporal = TemporalHandle(settings, temporal_client)
+    app.state.processes = Processes(app.state.temporal, settings)
 
     app.include_router(pki.router)
     app.include_router(tasks_api.router)
@@ -136,19 +123,19 @@ def _mailbox_enabled(settings: Settings) -> bool:
 def _mount_dev_mailbox(app: FastAPI, directory: Path) -> None:
     @app.get("/dev/mailbox", response_class=HTMLResponse)
     async def mailbox_page(request: Request) -> HTMLResponse:
-        return render(request, "mailbox.html", mails=mailbox.list_mail(directory))
+        return render(request, "mailbox.html", mails=dev_mailbox.list_mail(directory))
 
     @app.get("/dev/mailbox/messages")
     async def mailbox_json() -> list[dict[str, object]]:
         return [
             {"id": m.id, "received_at": m.received_at.isoformat(), "from": m.sender, "to": m.recipients,
              "subject": m.subject, "body": m.body, "headers": m.headers}
-            for m in mailbox.list_mail(directory)
+            for m in dev_mailbox.list_mail(directory)
         ]
 
     @app.get("/dev/mailbox/{mail_id}", response_class=HTMLResponse)
     async def mail_page(request: Request, mail_id: str) -> HTMLResponse:
-        mail = mailbox.get_mail(directory, mail_id)
+        mail = dev_mailbox.get_mail(directory, mail_id)
         if mail is None:
             return JSONResponse({"error": "not_found", "message": "no such message"}, status_code=404)
         return render(request, "mail.html", mail=mail)

@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 from sqlmodel import select
 
-from activities import certificate_authority as ca
 from api import applications_api
 from api.applications_api import (
     REVOCATION_RECEIVED,
@@ -35,11 +34,12 @@ from api.profile_api import load_profile
 from api.rendering import render
 from domain import profile as profiles
 from domain.catalog import CATALOG
-from domain.db import session_scope
-from domain.models import Application, CertificateRecord
 from domain.pki.csr import parse_csr
 from domain.pki.errors import CsrError
 from domain.pki.hierarchy import TLS_CA
+from store import certificates
+from store.db import session_scope
+from store.models import Application, CertificateRecord
 
 router = APIRouter()
 Customer = Annotated[CustomerPrincipal, Depends(require_customer)]
@@ -99,7 +99,7 @@ def _certificate(request: Request, app: Application) -> CertificateRecord | None
     if not app.certificate_serial:
         return None
     with session_scope(request.app.state.engine) as s:
-        return ca.certificate_record(s, TLS_CA, app.certificate_serial)
+        return certificates.certificate_record(s, TLS_CA, app.certificate_serial)
 
 
 def _detail(request: Request, customer: CustomerPrincipal, application_id: int, status: int = 200,

@@ -18,19 +18,18 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities import audit
-from activities import certificate_authority as ca
 from api.customer_auth import CustomerPrincipal, require_customer
 from api.profile_api import load_profile
 from api.tasks_api import error
 from domain import profile as profiles
 from domain.catalog import CATALOG
-from domain.db import session_scope
-from domain.models import Application, utcnow
 from domain.pki.csr import parse_csr
 from domain.pki.errors import CsrError
 from domain.pki.hierarchy import TLS_CA
 from domain.settings import calendar_spec
+from store import audit, certificates
+from store.db import session_scope
+from store.models import Application, utcnow
 from workflows.server_cert_application import ApplicationInput, ServerCertApplication, workflow_id
 
 router = APIRouter(prefix="/api/v1")
@@ -131,9 +130,9 @@ async def certificate(request: Request, application_id: int, customer: Customer)
     if app.status != "issued" or not app.certificate_serial:
         return error(409, "not_issued", "the certificate has not been issued yet")
     with session_scope(request.app.state.engine) as s:
-        row = ca.known_certificate(s, TLS_CA, app.certificate_serial)
+        row = certificates.known_certificate(s, TLS_CA, app.certificate_serial)
     leaf = x509.load_der_x509_certificate(row.der or b"").public_bytes(Encoding.PEM)
-    chain = ca.ca_certificate(request.app.state.engine, TLS_CA).public_bytes(Encoding.PEM)
+    chain = certificates.ca_certificate(request.app.state.engine, TLS_CA).public_bytes(Encoding.PEM)
     return Response(leaf + chain, media_type="application/pem-certificate-chain",
                     headers={"Content-Disposition": f'attachment; filename="{app.names[0]}.pem"'})
 
@@ -186,7 +185,7 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
     if parent.status != "issued" or not parent.certificate_serial:
         return error(409, "not_issued", "only an issued certificate can be revoked")
     with session_scope(request.app.state.engine) as s:
-        cert = ca.known_certificate(s, TLS_CA, parent.certificate_serial)
+        cert = certificates.known_certificate(s, TLS_CA, parent.certificate_serial)
         if cert.state == "revoked":
             return error(409, "already_revoked", "this certificate is already revoked")
         pending = s.exec(select(Application).where(Application.parent_id == parent.id,
@@ -240,7 +239,7 @@ async def reissue(request: Request, application_id: int, body: ReissueRequest, c
         days = settings.reissue_window.days
         return error(409, "reissue_window_closed", f"a reissue is only possible within {days} days of issuance")
     with session_scope(request.app.state.engine) as s:
-        cert = ca.known_certificate(s, TLS_CA, parent.certificate_serial)
+        cert = certificates.known_certificate(s, TLS_CA, parent.certificate_serial)
         earlier = s.exec(select(Application).where(Application.parent_id == parent.id,
                                                    Application.type == "reissue")).first()
     if cert.state == "revoked":

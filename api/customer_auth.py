@@ -13,16 +13,15 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import audit
-from activities import certificate_authority as ca
 from api import sessions
 from api.sessions import CUSTOMER
 from api.staff_auth import DUMMY_HASH, LoginRefused
 from domain import credentials
-from domain.db import session_scope
-from domain.models import Customer
 from domain.passwords import password_problem
 from domain.settings import Settings
+from store import audit, certificates
+from store.db import session_scope
+from store.models import Customer
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _second_factor_problem(engine: Engine, settings: Settings, customer: Custome
     if not client_cert:
         return "log in with the client certificate bound to this account"
     try:
-        serial = ca.verified_login_certificate(engine, unquote(client_cert))
+        serial = certificates.verified_login_certificate(engine, unquote(client_cert))
     except ValueError as refused:
         return str(refused)
     return None if serial == customer.client_cert_serial else "this client certificate is not bound to this account"

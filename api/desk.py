@@ -18,9 +18,9 @@ from api import sessions, staff_auth
 from api.rendering import render
 from api.staff_auth import StaffPrincipal, check_csrf, require_staff
 from api.tasks_api import complete_task, open_reset_for, search_audit
-from domain.db import session_scope
-from domain.models import Customer, StaffUser, Task, utcnow
 from domain.tasks import KINDS, TASK_STATES
+from store.db import session_scope
+from store.models import Customer, StaffUser, Task, utcnow
 
 router = APIRouter(prefix="/desk")
 Staff = Annotated[StaffPrincipal, Depends(require_staff)]

@@ -19,8 +19,8 @@ from api import end_user_steps as steps
 from api.i18n import LANGUAGES, messages
 from api.rendering import render
 from domain import enrollment as e
-from domain.db import session_scope
-from domain.models import LoginUser
+from store.db import session_scope
+from store.models import LoginUser
 
 router = APIRouter()
 

@@ -21,15 +21,16 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities import certificate_authority as ca
 from api.i18n import messages, request_language
 from domain import enrollment as e
 from domain.credentials import hash_password, new_download_password, verify_password
-from domain.db import session_scope
-from domain.models import Enrollment, EnrollmentDraft, LoginUser
 from domain.pki.hierarchy import CLIENT_CA
 from domain.pki.profiles import to_pkcs12
 from domain.settings import Settings
+from store import certificates
+from store import passphrase as store_passphrase
+from store.db import session_scope
+from store.models import Enrollment, EnrollmentDraft, LoginUser
 from workflows.login_delivery import Attempt, AttemptAnswer, LoginCertProcess
 from workflows.login_registration import LoginCertRegistration
 from workflows.login_reissue import LoginCertReissue
@@ -123,7 +124,7 @@ def refusal(request: Request, code: str, lock_key: str = "eu_err_otp_locked") ->
 
 def resolve(request: Request, token: str, kind: str) -> Link | None:
     settings: Settings = request.app.state.settings
-    public_id = e.public_id_of(e.link_key(ca.passphrase(settings)), token)
+    public_id = e.public_id_of(e.link_key(store_passphrase.passphrase(settings)), token)
     if public_id is None:
         return None
     with session_scope(request.app.state.engine) as s:
@@ -251,12 +252,12 @@ def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
     settings: Settings = request.app.state.settings
     engine = request.app.state.engine
     with session_scope(engine) as s:
-        cert = ca.certificate_record(s, CLIENT_CA, link.certificate_serial)
+        cert = certificates.certificate_record(s, CLIENT_CA, link.certificate_serial)
         if cert is None or cert.private_key_pem is None or cert.der is None:
             return None
         key_pem, der = cert.private_key_pem, cert.der
-    key = load_pem_private_key(key_pem.encode(), ca.passphrase(settings).encode())
-    chain = [c for c in (ca.ca_certificate(engine, CLIENT_CA),) if c is not None]
+    key = load_pem_private_key(key_pem.encode(), store_passphrase.passphrase(settings).encode())
+    chain = [c for c in (certificates.ca_certificate(engine, CLIENT_CA),) if c is not None]
     return to_pkcs12(x509.load_der_x509_certificate(der), key, chain, password)  # type: ignore[arg-type]
 
 

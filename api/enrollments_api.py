@@ -17,16 +17,16 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import audit
-from activities import certificate_authority as ca
 from activities.login_certificates import LoginRevocation
 from api.tenant_auth import TenantPrincipal, require_tenant
 from domain import enrollment as e
 from domain.credentials import hash_password
-from domain.db import session_scope
-from domain.models import Enrollment, LoginUser, utcnow
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, calendar_spec
+from store import audit, certificates
+from store import passphrase as store_passphrase
+from store.db import session_scope
+from store.models import Enrollment, LoginUser, utcnow
 from workflows import login_registration, login_reissue, login_revocation
 from workflows.login_delivery import DeliveryTerms
 from workflows.login_registration import LoginCertRegistration, RegistrationInput
@@ -90,7 +90,7 @@ def terms(settings: Settings) -> DeliveryTerms:
 
 
 def link(settings: Settings, path: str, public_id: str) -> str:
-    token = e.link_token(e.link_key(ca.passphrase(settings)), public_id)
+    token = e.link_token(e.link_key(store_passphrase.passphrase(settings)), public_id)
     return f"{settings.resolved_public_url}/{path}/{token}"
 
 
@@ -187,7 +187,7 @@ def _own_certificate(request: Request, tenant: TenantPrincipal, serial: str) -> 
                                               LoginUser.certificate_serial == serial)).first()
         if user is None:
             return None
-        cert = ca.known_certificate(s, CLIENT_CA, serial)
+        cert = certificates.known_certificate(s, CLIENT_CA, serial)
         return user, cert.state
 
 
@@ -199,7 +199,7 @@ async def login_user(request: Request, user_id: str, tenant: Tenant) -> JSONResp
         user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id, LoginUser.user_id == user_id)).first()
         if user is None:
             return error(404, "not_found", "no registered user of yours has this user_id")
-        cert = ca.certificate_record(s, CLIENT_CA, user.certificate_serial)
+        cert = certificates.certificate_record(s, CLIENT_CA, user.certificate_serial)
         recent = s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id)
                         .order_by(col(Enrollment.id).desc()).limit(RECENT_ENROLLMENTS)).all()
         certificate = None if cert is None else {

@@ -18,18 +18,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
 
-from activities import audit
-from activities import certificate_authority as ca
 from api import sessions
 from api.app import http_error
 from api.i18n import messages, request_language
 from api.rendering import render
 from domain import enrollment as e
 from domain.credentials import hash_password, verify_password
-from domain.db import engine_for, session_scope
-from domain.models import EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, load_settings
+from store import audit, certificates
+from store.db import engine_for, session_scope
+from store.models import EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
 
 END_USER = sessions.SessionKind(EndUserSession, "login_user_id", "certdesk_end_user")
 HISTORY_LIMIT = 50
@@ -57,7 +56,7 @@ def _presented_serial(request: Request) -> str:
     if not header:
         raise CertificateRefused(401, "no_certificate")
     try:
-        return ca.verified_login_certificate(request.app.state.engine, unquote(header))
+        return certificates.verified_login_certificate(request.app.state.engine, unquote(header))
     except ValueError as refused:
         raise CertificateRefused(403, "revoked" if "revoked" in str(refused) else "invalid") from None
 
@@ -103,7 +102,7 @@ def _account(request: Request, holder: Holder) -> dict[str, object]:
         user = s.get(LoginUser, holder.user_id)
         assert user is not None
         tenant = s.get(Tenant, user.tenant_id)
-        cert = ca.known_certificate(s, CLIENT_CA, holder.serial)
+        cert = certificates.known_certificate(s, CLIENT_CA, holder.serial)
         lang = request_language(request)
         question = e.QUESTION_IDS.get(user.question_id or "")
         return {"user_id": user.user_id, "certificate_name": user.certificate_name, "email": user.email,

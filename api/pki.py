@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from activities import certificate_authority as ca
+from domain.pki import hierarchy
 from domain.pki.hierarchy import CLIENT_CA, CLIENT_ROOT, TLS_CA, TLS_ROOT
+from store import certificates, ocsp_responder
 
 router = APIRouter()
 PUBLISHED_CAS = (TLS_ROOT, TLS_CA, CLIENT_ROOT, CLIENT_CA)
@@ -24,7 +25,7 @@ def _not_found(what: str) -> JSONResponse:
 async def ca_certificate(request: Request, name: str) -> Response:
     if name not in PUBLISHED_CAS:
         return _not_found("CA certificate")
-    cert = ca.ca_certificate(request.app.state.engine, name)
+    cert = certificates.ca_certificate(request.app.state.engine, name)
     if cert is None:
         return _not_found("CA certificate")
     return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert",
@@ -33,9 +34,9 @@ async def ca_certificate(request: Request, name: str) -> Response:
 
 @router.get("/pki/{name}.crl")
 async def crl(request: Request, name: str) -> Response:
-    if name not in ca.CRL_ISSUERS:
+    if name not in hierarchy.CRL_ISSUERS:
         return _not_found("CRL")
-    row = ca.latest_crl(request.app.state.engine, name)
+    row = certificates.latest_crl(request.app.state.engine, name)
     if row is None:
         return _not_found("CRL")
     # Short caching: a revocation republishes at once and relying parties should see it soon.
@@ -51,7 +52,7 @@ MAX_OCSP_REQUEST = 4096  # one CertID and a nonce fit in a few hundred bytes
 def _ocsp(request: Request, body: bytes) -> Response:
     if len(body) > MAX_OCSP_REQUEST:
         body = b""  # answered as malformedRequest
-    der = ca.ocsp_answer(request.app.state.engine, request.app.state.settings, body)
+    der = ocsp_responder.answer(request.app.state.engine, request.app.state.settings, body)
     return Response(der, media_type=OCSP_MEDIA, headers={"Cache-Control": "no-cache"})
 
 

@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import audit
 from api.customer_auth import CustomerPrincipal, check_csrf, require_customer
 from api.i18n import MESSAGES, request_language, translator
 from api.rendering import render
 from domain import profile as profiles
-from domain.db import session_scope
-from domain.models import Customer, CustomerProfile, utcnow
+from store import audit
+from store.db import session_scope
+from store.models import Customer, CustomerProfile, utcnow
 
 router = APIRouter()
 CurrentCustomer = Annotated[CustomerPrincipal, Depends(require_customer)]

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from fastapi import HTTPException, Request
 from sqlmodel import Session, select
 
-from domain.models import CustomerSession, EndUserSession, StaffSession, utcnow
+from store.models import CustomerSession, EndUserSession, StaffSession, utcnow
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)

@@ -10,13 +10,13 @@ from fastapi import HTTPException, Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import audit
 from api import sessions
 from api.sessions import STAFF
 from domain import credentials
-from domain.db import session_scope
-from domain.models import StaffUser
 from domain.settings import Settings
+from store import audit
+from store.db import session_scope
+from store.models import StaffUser
 
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.
 DUMMY_HASH = credentials.hash_password("certdesk dummy password for timing")

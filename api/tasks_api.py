@@ -17,9 +17,9 @@ from temporalio.exceptions import ApplicationError
 from activities import tasks as task_store
 from api import staff_auth
 from api.staff_auth import StaffPrincipal, require_staff, require_supervisor
-from domain.db import session_scope
-from domain.models import AuditEvent, Customer, Task
 from domain.tasks import KINDS, TASK_STATES, TaskRefused, check_completion
+from store.db import session_scope
+from store.models import AuditEvent, Customer, Task
 from workflows.human_task import TaskDecision
 
 router = APIRouter(prefix="/api/v1")
@@ -184,8 +184,9 @@ async def open_reset_for(request: Request, access_key: str, requested_by: str, e
     Returns the date promised, the same whether or not anything was started: nobody learns
     from the answer whether an access key exists.
     """
-    from activities.calendar import DeadlineRequest, business_deadlines
     from certdesk.processes import start_password_reset
+
+    from activities.calendar import DeadlineRequest, business_deadlines
     from domain.settings import calendar_spec
 
     settings = request.app.state.settings

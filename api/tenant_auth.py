@@ -6,8 +6,8 @@ from fastapi import HTTPException, Request
 from sqlmodel import select
 
 from domain.credentials import api_key_matches, split_api_key
-from domain.db import session_scope
-from domain.models import Tenant
+from store.db import session_scope
+from store.models import Tenant
 
 
 @dataclass(frozen=True)

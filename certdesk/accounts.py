@@ -7,11 +7,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from activities import audit
-from activities import certificate_authority as ca
 from domain import credentials
-from domain.db import session_scope
-from domain.models import Customer, StaffUser, Tenant, utcnow
+from store import audit, certificates
+from store.db import session_scope
+from store.models import Customer, StaffUser, Tenant, utcnow
 
 STAFF_ROLES = ("support", "supervisor")
 OPERATOR = "operator"  # the audit actor for the command line
@@ -117,7 +116,7 @@ def bind_client_certificate(engine: Engine, access_key: str, serial: str) -> Non
         customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
         if customer is None:
             raise AccountError(f"no customer with access key {access_key!r}")
-        cert = ca.certificate_record(s, CLIENT_CA, serial)
+        cert = certificates.certificate_record(s, CLIENT_CA, serial)
         if cert is None or cert.state != "issued":
             raise AccountError(f"{serial} is not an issued, unrevoked login certificate")
         customer.client_cert_serial = serial

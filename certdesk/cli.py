@@ -10,8 +10,8 @@ from dataclasses import asdict
 from sqlalchemy import Engine
 
 from certdesk import accounts
-from domain.db import engine_for, migrate
 from domain.settings import Settings, SettingsError, load_settings
+from store.db import engine_for, migrate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,26 +62,28 @@ def _emit(as_json: bool, data: dict[str, object], text: str) -> None:
 
 
 async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
-    from certdesk.processes import start_initial_password_timer
-    from certdesk.temporal import connect
+    from processes.client import Processes
+    from processes.connection import TemporalHandle
 
     try:
-        client = await asyncio.wait_for(connect(settings), timeout=5)
-        await start_initial_password_timer(client, settings, new.id, new.password_version, new.password_expires_at)
+        processes = Processes(TemporalHandle(settings), settings)
+        await processes.start_initial_password_timer(new.id, new.password_version, new.password_expires_at)
         return True
     except Exception:  # noqa: BLE001 (Temporal down: `certdesk up` starts the timer on its next start)
         return False
 
 
 def _ca_show(engine: Engine, settings: Settings, as_json: bool) -> int:
-    from activities import certificate_authority as ca
+    from ca import authority
+    from domain.pki import errors as pki_errors
+    from store import certificates
 
     try:
-        ca.ensure_hierarchy(engine, settings)
-    except ca.CaConfigurationError as exc:
+        authority.ensure_hierarchy(engine, settings)
+    except pki_errors.CaConfigurationError as exc:
         print(f"certdesk: {exc}", file=sys.stderr)
         return 1
-    entries = ca.describe_hierarchy(engine)
+    entries = certificates.describe_hierarchy(engine)
     if as_json:
         print(json.dumps([{**asdict(e), "not_before": e.not_before.isoformat(), "not_after": e.not_after.isoformat()}
                           for e in entries], ensure_ascii=False))

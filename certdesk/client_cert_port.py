@@ -37,9 +37,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from activities import certificate_authority as ca
 from certdesk.servers import embedded_server
+from domain.pki import hierarchy
 from domain.settings import Settings
+from store import certificates
 
 DEV_CERT_NAME, DEV_KEY_NAME = "dev-server-cert.pem", "dev-server-key.pem"
 CLIENT_CA_BUNDLE_NAME = "login-ca-chain.pem"
@@ -113,8 +114,8 @@ def dev_tls_certificate(data_dir: Path) -> tuple[Path, Path]:
 def client_ca_bundle(engine: Engine, path: Path) -> Path:
     """Writes the login CA chain (issuing CA, then its root) the handshake verifies against."""
     pems = []
-    for name in (ca.CLIENT_CA, ca.CLIENT_ROOT):
-        cert = ca.ca_certificate(engine, name)
+    for name in (hierarchy.CLIENT_CA, hierarchy.CLIENT_ROOT):
+        cert = certificates.ca_certificate(engine, name)
         if cert is None:
             raise RuntimeError(f"the login CA {name!r} does not exist yet: create the CA hierarchy first "
                                "(`certdesk up` does)")

@@ -13,17 +13,18 @@ import sys
 from datetime import timedelta
 
 import uvicorn
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities import certificate_authority as ca
+from ca import authority
 from certdesk import accounts, mailbox
 from certdesk.client_cert_port import account_port_server
-from certdesk.processes import ensure_crl_schedule, start_initial_password_timer
+from certdesk.dev_server import start_dev_server
 from certdesk.servers import embedded_server, start
-from certdesk.temporal import connect, start_dev_server
-from domain.db import engine_for, migrate
+from domain.pki import errors as pki_errors
 from domain.settings import Settings
+from processes.client import Processes
+from processes.connection import TemporalHandle, connect
+from store.db import engine_for, migrate
 from worker import build_worker
 
 
@@ -31,11 +32,11 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def reconcile_timers(client: Client, settings: Settings) -> int:
+async def reconcile_timers(processes: Processes, settings: Settings) -> int:
     started = 0
     engine = engine_for(settings.resolved_database_url)
     for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine):
-        started += await start_initial_password_timer(client, settings, customer_id, version, expires_at)
+        started += await processes.start_initial_password_timer(customer_id, version, expires_at)
     return started
 
 
@@ -45,13 +46,13 @@ async def run(settings: Settings) -> int:
     await asyncio.to_thread(migrate, engine)
     say("certdesk: database schema is up to date")
     try:
-        if await asyncio.to_thread(ca.ensure_hierarchy, engine, settings):
+        if await asyncio.to_thread(authority.ensure_hierarchy, engine, settings):
             say("certdesk: created the CA hierarchy (`certdesk ca show` lists it)")
-        await asyncio.to_thread(ca.publish_missing_crls, engine, settings)
-    except ca.CaConfigurationError as exc:
+        await asyncio.to_thread(authority.publish_missing_crls, engine, settings)
+    except pki_errors.CaConfigurationError as exc:
         say(f"certdesk: {exc}")
         return 1
-    host = ca.non_public_url_host(settings)
+    host = authority.non_public_url_host(settings)
     if host:
         say(f"certdesk: warning: CERTDESK_PUBLIC_URL ({settings.resolved_public_url}) names {host!r}, which no "
             "publicly trusted certificate may carry in its CRL/OCSP URLs; fine for development, set a public "
@@ -115,9 +116,10 @@ async def run(settings: Settings) -> int:
             await worker.shutdown()
             return 1
 
-        if await ensure_crl_schedule(client, settings):
+        processes = Processes(TemporalHandle(settings, client), settings)
+        if await processes.ensure_crl_schedule():
             say("certdesk: scheduled CRL publication")
-        started = await reconcile_timers(client, settings)
+        started = await reconcile_timers(processes, settings)
         if started:
             say(f"certdesk: started {started} pending timer(s)")
         base = f"http://{settings.api_host}:{settings.api_port}"

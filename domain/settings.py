@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(1025, ge=1, le=65535)
     mail_from: str = "certdesk@localhost"
     ca_passphrase: SecretStr | None = None
+    # Private keys of the roots and issuing CAs: files here, read by the worker only (the web
+    # process never needs them). Mount it into the worker alone.
+    ca_key_dir: Path | None = None
     language: str = Field("ja", pattern="^(ja|en)$")
     timezone: str = "Asia/Tokyo"
     business_closure: str = Field("12-29/01-03", pattern=r"^(\d\d-\d\d/\d\d-\d\d)?$")
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'certdesk.db').resolve()}"
+
+    @property
+    def resolved_ca_key_dir(self) -> Path:
+        return self.ca_key_dir or self.data_dir / "ca-keys"
 
     @property
     def resolved_temporal_address(self) -> str:

@@ -15,9 +15,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from certdesk import mailbox
-from certdesk.temporal import installed_binary
-from domain.db import dispose_engine, make_engine, migrate
+from certdesk.dev_server import installed_binary
 from domain.settings import SEARCH_ATTRIBUTES, Settings
+from store.db import dispose_engine, make_engine, migrate
 
 PG_URL = os.environ.get("CERTDESK_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -20,11 +20,12 @@ from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from activities import certificate_authority as ca  # noqa: E402
+from ca import authority  # noqa: E402
 from certdesk import accounts, mailbox  # noqa: E402
-from certdesk.temporal import installed_binary  # noqa: E402
-from domain.db import make_engine, migrate  # noqa: E402
+from certdesk.dev_server import installed_binary  # noqa: E402
 from domain.settings import Settings  # noqa: E402
+from store import dev_mailbox  # noqa: E402
+from store.db import make_engine, migrate  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from worker import build_worker  # noqa: E402
 from workflows.crl_publication import CrlPublication  # noqa: E402
@@ -83,7 +84,7 @@ async def record_initial_password(env: WorkflowEnvironment, tmp: Path) -> None:
 
 async def record_crl_publication(env: WorkflowEnvironment, tmp: Path) -> None:
     async with recording_stack(env, tmp) as (settings, engine):
-        ca.ensure_hierarchy(engine, settings)
+        authority.ensure_hierarchy(engine, settings)
         handle = await env.client.start_workflow(
             CrlPublication.run, id="crl-publication-record", task_queue=settings.task_queue
         )
@@ -115,13 +116,13 @@ async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
 
 
 async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) -> None:
-    from domain.db import session_scope
-    from domain.models import Application
+    from store.db import session_scope
+    from store.models import Application
     from tests.test_certificate_authority import make_csr
     from workflows.server_cert_application import ApplicationInput, ServerCertApplication
 
     async with recording_stack(env, tmp) as (settings, engine):
-        ca.ensure_hierarchy(engine, settings)
+        authority.ensure_hierarchy(engine, settings)
         customer = await _customer(env, engine)
         org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
         for name, steps in (
@@ -175,8 +176,8 @@ async def record_revocation(env: WorkflowEnvironment, tmp: Path) -> None:
     from workflows.revocation import Revocation, RevocationInput
 
     async with recording_stack(env, tmp) as (settings, engine):
-        ca.ensure_hierarchy(engine, settings)
-        issued = ca.issue_server(engine, settings, "record-revocation", _csr(), _subject(), 90, "record")
+        authority.ensure_hierarchy(engine, settings)
+        issued = authority.issue_server(engine, settings, "record-revocation", _csr(), _subject(), 90, "record")
         for name, outcome, note in (("confirmed", "confirmed", ""), ("rejected", "rejected", "no answer")):
             handle = await env.client.start_workflow(
                 Revocation.run,
@@ -197,12 +198,12 @@ async def record_revocation(env: WorkflowEnvironment, tmp: Path) -> None:
 
 
 async def record_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
-    from domain.db import session_scope
-    from domain.models import Application
+    from store.db import session_scope
+    from store.models import Application
     from workflows.reissue import Reissue, ReissueInput
 
     async with recording_stack(env, tmp) as (settings, engine):
-        ca.ensure_hierarchy(engine, settings)
+        authority.ensure_hierarchy(engine, settings)
         customer = await _customer(env, engine)
         org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
         for name, when, take_over in (
@@ -210,7 +211,7 @@ async def record_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             ("after-two-weeks", "after_two_weeks", False),
             ("taken-over", "after_two_weeks", True),
         ):
-            previous = ca.issue_server(engine, settings, f"record-previous-{name}", _csr(), _subject(), 90, "record")
+            previous = authority.issue_server(engine, settings, f"record-previous-{name}", _csr(), _subject(), 90, "record")
             with session_scope(engine) as s:
                 app = Application(
                     customer_id=customer.id,
@@ -243,7 +244,7 @@ async def _drive_login(env: WorkflowEnvironment, settings: Settings, engine: Eng
 
     from api.app import create_app
 
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     _, key = accounts.create_tenant(engine, f"Shop {settings.task_queue}")
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings, env.client)),
                              base_url="http://certdesk.test", headers={"authorization": f"Bearer {key}"})
@@ -290,8 +291,8 @@ async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
     from sqlmodel import select
 
     from activities.login_certificates import LoginRevocation
-    from domain.db import session_scope
-    from domain.models import Task
+    from store.db import session_scope
+    from store.models import Task
     from workflows.login_reissue import LoginCertReissue
     from workflows.login_reissue import workflow_id as reissue_id
     from workflows.login_revocation import LoginCertRevocation
@@ -338,7 +339,7 @@ async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
 
 
 def mailbox_token(tmp: Path, marker: str) -> str:
-    for mail in mailbox.list_mail(tmp / "mailbox"):
+    for mail in dev_mailbox.list_mail(tmp / "mailbox"):
         for word in mail.body.split():
             if marker in word:
                 return word.rsplit("/", 1)[1]

@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import certificate_authority as ca
 from api import customer_auth
 from api.app import create_app
 from api.applications_api import REVOCATION_RECEIVED
+from ca import authority
 from certdesk import accounts
-from domain.db import session_scope
-from domain.models import Application
 from domain.settings import Settings
+from store.db import session_scope
+from store.models import Application
 from tests.test_certificate_authority import make_csr
 
 PASSWORD = "correct horse battery"
@@ -56,7 +56,7 @@ def _client(app: FastAPI, token: str | None = None) -> httpx.AsyncClient:
 @pytest.fixture
 async def pages(local_stack: Settings, engine: Engine) -> AsyncIterator[Pages]:
     settings = local_stack
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
     app = create_app(settings)
     async with (_client(app, _login(engine, settings, "Example KK", "it@example.co.jp")) as customer,

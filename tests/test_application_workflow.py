@@ -10,13 +10,14 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities import certificate_authority as ca
 from activities.tasks import list_tasks
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import Application, CertificateRecord
+from ca import authority
+from certdesk import accounts
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import Application, CertificateRecord
 from tests.test_certificate_authority import make_csr
 from worker import build_worker
 from workflows.human_task import TaskDecision
@@ -27,7 +28,7 @@ async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean
     time_skipping_env: WorkflowEnvironment, settings: Settings, engine: Engine, smtp_sink: tuple[int, Path]
 ) -> None:
     env = time_skipping_env
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     accounts.create_staff(engine, "boss", "supervisor", email="boss@ca.example.jp")
     customer = accounts.create_customer(engine, "Example KK", "it@example.co.jp", timedelta(days=30))
     with session_scope(engine) as s:
@@ -45,7 +46,7 @@ async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean
         while not (tasks := [t for t in list_tasks(engine, kind="application_review") if t.workflow_id == handle.id]):
             await asyncio.sleep(0.05)
         await env.sleep(timedelta(days=6))  # nobody reviewed it in 3 business days
-        escalated = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "boss@ca.example.jp"]
+        escalated = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "boss@ca.example.jp"]
         assert len(escalated) == 1 and "期限超過" in escalated[0].subject
         await handle.execute_update(ServerCertApplication.complete_task, TaskDecision(
             int(tasks[0].id or 0), "approve", "", "staff:boss", "supervisor", "application_review"))
@@ -58,4 +59,4 @@ async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean
     cert = x509.load_der_x509_certificate(record.der)
     assert lint_certificate(record.der, LintProfile.OV) == []
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == timedelta(days=199) - timedelta(seconds=1)
-    assert any(m.recipients == "it@example.co.jp" and "発行" in m.subject for m in mailbox.list_mail(smtp_sink[1]))
+    assert any(m.recipients == "it@example.co.jp" and "発行" in m.subject for m in dev_mailbox.list_mail(smtp_sink[1]))

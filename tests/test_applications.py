@@ -15,14 +15,15 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities import certificate_authority as ca
 from api import customer_auth
 from api.app import create_app
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import Application, AuditEvent, Task
+from ca import authority
+from certdesk import accounts
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
+from store import certificates, dev_mailbox
+from store.db import session_scope
+from store.models import Application, AuditEvent, Task
 from tests.conftest import end_running_workflows
 from tests.test_certificate_authority import make_csr
 
@@ -48,7 +49,7 @@ def _customer_token(engine: Engine, settings: Settings, org: str, email: str) ->
 @pytest.fixture
 async def portal(local_stack: Settings, engine: Engine) -> AsyncIterator[Portal]:
     settings = local_stack
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://portal.test"
@@ -132,11 +133,11 @@ async def test_reviewed_approved_issued_and_downloaded(
     assert pem.status_code == 200
     leaf, chain = x509.load_pem_x509_certificates(pem.content)
     assert format(leaf.serial_number, "x") == detail["serial"]
-    assert chain == ca.ca_certificate(engine, "server-ca")
+    assert chain == certificates.ca_certificate(engine, "server-ca")
     assert lint_certificate(leaf.public_bytes(Encoding.DER), LintProfile.OV) == []
     assert leaf.subject.rfc4514_string() == "O=Example KK,L=Chiyoda-ku,ST=Tokyo,C=JP"
     for _ in range(50):
-        mails = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
+        mails = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
         if mails:
             break
         await asyncio.sleep(0.1)
@@ -236,7 +237,7 @@ async def test_revocation_waits_for_the_phone_call_then_shows_in_crl_and_ocsp(
     with session_scope(engine) as s:
         opened = s.get(Task, call["id"]).created_at
     assert abs(datetime.fromisoformat(call["due_at"]) - opened - timedelta(hours=24)) < timedelta(minutes=1)
-    assert ca.latest_crl(engine, "server-ca") is None  # nothing revoked, nothing published before the call
+    assert certificates.latest_crl(engine, "server-ca") is None  # nothing revoked, nothing published before the call
 
     done = await portal.http.post(
         f"/api/v1/tasks/{call['id']}/complete", json={"outcome": "confirmed"}, headers=portal.staff
@@ -259,7 +260,7 @@ async def test_revocation_waits_for_the_phone_call_then_shows_in_crl_and_ocsp(
     )
     assert again.status_code == 409 and again.json()["error"] == "already_revoked"
     for _ in range(50):
-        subjects = [m.subject for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
+        subjects = [m.subject for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@example.co.jp"]
         if any("失効" in x for x in subjects):
             break
         await asyncio.sleep(0.1)
@@ -282,7 +283,7 @@ async def test_a_rejected_revocation_revokes_nothing(portal: Portal, engine: Eng
         json={"outcome": "rejected", "note": "ご担当者様と連絡が取れませんでした"},
     )
     await _status(portal, r.json()["id"], "rejected")
-    assert ca.latest_crl(engine, "server-ca") is None or ca.latest_crl(engine, "server-ca").entries == 0
+    assert certificates.latest_crl(engine, "server-ca") is None or certificates.latest_crl(engine, "server-ca").entries == 0
     bad = await portal.http.post(
         f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "because"}, headers=portal.customer
     )
@@ -296,7 +297,7 @@ async def test_a_rejected_revocation_revokes_nothing(portal: Portal, engine: Eng
 async def _revoked(engine: Engine, serial: str, wait: float = 10) -> x509.ReasonFlags | None:
     """The reason the CRL gives for ``serial`` (waiting up to ``wait`` seconds), else None."""
     for _ in range(int(wait * 10)):
-        row = ca.latest_crl(engine, "server-ca")
+        row = certificates.latest_crl(engine, "server-ca")
         if row is not None:
             entry = x509.load_der_x509_crl(row.der).get_revoked_certificate_by_serial_number(int(serial, 16))
             if entry is not None:
@@ -374,7 +375,7 @@ async def test_delayed_revocation_fires_after_the_wait_across_a_worker_restart(
             "delayed_revocation": timedelta(seconds=8),
         }
     )
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://portal.test"

@@ -10,10 +10,11 @@ from playwright.async_api import Page, expect
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import Customer
+from certdesk import accounts
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import Customer
 from tests.browser import browser, page, serve  # noqa: F401
 
 PASSWORD = "correct horse battery"
@@ -65,4 +66,4 @@ async def test_support_takes_a_phone_reset_from_login_to_done(
             if s.exec(select(Customer).where(Customer.id == customer.id)).one().password_version == 2:
                 break
         await asyncio.sleep(0.1)
-    assert [m.recipients for m in mailbox.list_mail(smtp_sink[1])] == ["it@browser.example.co.jp"]
+    assert [m.recipients for m in dev_mailbox.list_mail(smtp_sink[1])] == ["it@browser.example.co.jp"]

@@ -22,10 +22,11 @@ from playwright.async_api import Page, expect
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from activities import certificate_authority as ca
 from api.app import create_app
-from certdesk import accounts, mailbox
+from ca import authority
+from certdesk import accounts
 from domain.settings import Settings
+from store import dev_mailbox
 from tests.browser import browser, page  # noqa: F401
 from tests.conftest import free_port, serving
 from tests.test_login_certificates import download_url_of, open_pkcs12, token_of
@@ -49,7 +50,7 @@ async def test_a_person_registers_and_downloads_the_certificate(
     smtp_sink: tuple[int, Path], tmp_path: Path,
 ) -> None:
     env = time_skipping_env
-    await asyncio.to_thread(ca.ensure_hierarchy, engine, settings)
+    await asyncio.to_thread(authority.ensure_hierarchy, engine, settings)
     _, key = accounts.create_tenant(engine, "Example Shop")
     async with build_worker(env.client, settings), serve_here(create_app(settings, env.client)) as base:
         async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {key}"}) as tenant:
@@ -87,7 +88,7 @@ async def test_a_person_registers_and_downloads_the_certificate(
         # 3: the mail brings the download URL; the password opens the PKCS#12.
         mail = None
         for _ in range(200):
-            mail = next((m for m in mailbox.list_mail(smtp_sink[1]) if m.subject == DOWNLOAD_MAIL), None)
+            mail = next((m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.subject == DOWNLOAD_MAIL), None)
             if mail:
                 break
             await env.sleep(timedelta(seconds=1))

@@ -20,11 +20,13 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import certificate_authority as ca
+from ca import authority
 from certdesk.client_cert_port import account_port_server, dev_tls_certificate
-from domain.db import session_scope
-from domain.models import CertificateRecord
+from domain.pki import hierarchy
 from domain.settings import Settings
+from store import passphrase as store_passphrase
+from store.db import session_scope
+from store.models import CertificateRecord
 from tests.conftest import free_port, serving
 
 
@@ -69,13 +71,13 @@ def client(port: Port, identity: tuple[Path, Path] | None = None) -> httpx.Async
 
 @pytest.fixture
 async def port(settings: Settings, engine: Engine, tmp_path: Path) -> AsyncIterator[Port]:
-    await asyncio.to_thread(ca.ensure_hierarchy, engine, settings)
-    issued = await asyncio.to_thread(ca.issue_login, engine, settings, "test-key", "Taro Yamada", "test")
+    await asyncio.to_thread(authority.ensure_hierarchy, engine, settings)
+    issued = await asyncio.to_thread(authority.issue_login, engine, settings, "test-key", "Taro Yamada", "test")
     with session_scope(engine) as s:
-        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == ca.CLIENT_CA,
+        row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == hierarchy.CLIENT_CA,
                                                      CertificateRecord.serial == issued.serial)).one()
     assert row.private_key_pem is not None
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(), ca.passphrase(settings).encode())
+    key = serialization.load_pem_private_key(row.private_key_pem.encode(), store_passphrase.passphrase(settings).encode())
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     login_cert = x509.load_pem_x509_certificate(issued.pem.encode())
 

@@ -16,11 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.accounts import PasswordResetActivities, PasswordResetRef
 from activities.context import ActivityContext
 from api.app import create_app
-from certdesk import accounts, mailbox
-from certdesk.processes import start_initial_password_timer
-from domain.db import session_scope
-from domain.models import AuditEvent, Customer
+from certdesk import accounts
 from domain.settings import Settings
+from processes.client import Processes
+from processes.connection import TemporalHandle
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import AuditEvent, Customer
 
 NEW = "a much better passphrase"
 
@@ -88,7 +90,8 @@ async def test_changing_the_password_stops_the_initial_password_timer(
     portal: httpx.AsyncClient, local_env: WorkflowEnvironment, local_stack: Settings, engine: Engine
 ) -> None:
     new = _customer(engine)
-    await start_initial_password_timer(local_env.client, local_stack, new.id, 1, new.password_expires_at)
+    processes = Processes(TemporalHandle(local_stack, local_env.client), local_stack)
+    await processes.start_initial_password_timer(new.id, 1, new.password_expires_at)
     session = await _login(portal, new.access_key, new.initial_password)
     await portal.post(
         "/api/v1/password",
@@ -119,7 +122,7 @@ async def test_repeated_failures_lock_and_a_reset_is_the_way_out(
     PasswordResetActivities(ActivityContext(local_stack, engine)).reset_customer_password(
         PasswordResetRef(new.id, "test-reset", expires)
     )
-    mail = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@portal.example.co.jp"][0]
+    mail = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@portal.example.co.jp"][0]
     password = re.search(r"初期パスワード: (\S+)", mail.body).group(1)
     again = await _login(portal, new.access_key, password)
     assert again.status_code == 200 and again.json()["must_change_password"] is True
@@ -200,7 +203,8 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
 
     from pydantic import SecretStr
 
-    from activities import certificate_authority as ca
+    from ca import authority
+    from store import certificates
 
     settings = local_stack.model_copy(
         update={
@@ -210,9 +214,9 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
             "login_max_failures": 3,
         }
     )
-    ca.ensure_hierarchy(engine, settings)
-    mine = ca.issue_login(engine, settings, "login:mine", "ポータル 太郎", "test")
-    other = ca.issue_login(engine, settings, "login:other", "他人 花子", "test")
+    authority.ensure_hierarchy(engine, settings)
+    mine = authority.issue_login(engine, settings, "login:mine", "ポータル 太郎", "test")
+    other = authority.issue_login(engine, settings, "login:other", "他人 花子", "test")
     new, unbound = _customer(engine), _customer(engine)
     accounts.bind_client_certificate(engine, new.access_key, mine.serial)
     with pytest.raises(accounts.AccountError):
@@ -235,9 +239,9 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
         assert "not bound" in (await login(new, other.pem)).json()["message"]
         assert (await login(unbound, None)).status_code == 200  # "bound": only bound accounts need one
         assert (await login(new, mine.pem)).status_code == 200
-        ca.revoke(engine, settings, "login-ca", mine.serial, "keyCompromise", "test")
+        authority.revoke(engine, settings, "login-ca", mine.serial, "keyCompromise", "test")
         assert "revoked" in (await login(new, mine.pem)).json()["message"]
-        tls_root = ca.ca_certificate(engine, "tls-root").public_bytes(serialization.Encoding.PEM).decode()
+        tls_root = certificates.ca_certificate(engine, "tls-root").public_bytes(serialization.Encoding.PEM).decode()
         assert "not issued by" in (await login(new, tls_root)).json()["message"]
         # Refusals for the certificate are not password guesses: the account is not locked.
         with session_scope(engine) as s:

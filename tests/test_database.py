@@ -10,8 +10,8 @@ from sqlmodel import SQLModel, select
 
 from certdesk import accounts
 from domain import credentials
-from domain.db import migrate, session_scope
-from domain.models import AuditEvent, Customer, StaffUser, Tenant
+from store.db import migrate, session_scope
+from store.models import AuditEvent, Customer, StaffUser, Tenant
 
 
 def test_migrations_create_every_table_and_match_the_models(engine: Engine) -> None:

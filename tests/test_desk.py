@@ -12,10 +12,11 @@ from sqlmodel import select
 
 from api import customer_auth
 from api.app import create_app
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import AuditEvent, Customer, StaffUser, Task
+from certdesk import accounts
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import AuditEvent, Customer, StaffUser, Task
 
 PASSWORD = "correct horse battery"
 
@@ -87,7 +88,7 @@ async def test_reset_task_claimed_refused_to_others_completed_once(
     assert again.status_code == 409 and again.json()["error"] == "not_open"
 
     for _ in range(100):  # the reset mail follows the completion
-        mails = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@desk.example.co.jp"]
+        mails = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@desk.example.co.jp"]
         if mails:
             break
         await asyncio.sleep(0.1)

@@ -17,13 +17,14 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.tasks import get_task, list_tasks
-from certdesk import accounts, mailbox
-from certdesk.temporal import installed_binary
+from certdesk import accounts
+from certdesk.dev_server import installed_binary
 from domain import credentials
 from domain.business_calendar import CalendarSpec
-from domain.db import session_scope
-from domain.models import AuditEvent, Customer
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import AuditEvent, Customer
 from worker import build_worker
 from workflows.human_task import TaskDecision
 from workflows.password_reset import PasswordReset, PasswordResetInput, PasswordResetResult
@@ -110,7 +111,7 @@ async def _task_id(engine: Engine, handle: WorkflowHandle) -> int:
 
 
 def _subjects(sink: Path) -> list[tuple[str, str]]:
-    return sorted((m.recipients, m.subject) for m in mailbox.list_mail(sink))
+    return sorted((m.recipients, m.subject) for m in dev_mailbox.list_mail(sink))
 
 
 async def test_friday_before_a_holiday_weekend_reminds_escalates_and_resets(
@@ -171,7 +172,7 @@ async def test_friday_before_a_holiday_weekend_reminds_escalates_and_resets(
     # The new initial password has its own expiry timer.
     expiry = await env.client.get_workflow_handle(f"initial-password-{new.id}-v2").describe()
     assert expiry.workflow_type == "InitialPasswordExpiry"
-    reset_mail = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@reset.example.co.jp"]
+    reset_mail = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@reset.example.co.jp"]
     assert len(reset_mail) == 1
     password = reset_mail[0].body.split("初期パスワード: ")[1].split("\n")[0].strip()
     assert credentials.verify_password(c.password_hash, password)
@@ -208,7 +209,7 @@ async def test_year_end_closure_moves_the_promise_and_a_rejection_is_explained(
             TaskDecision(int(task.id or 0), "reject", "本人確認ができませんでした", "staff:sato", "support"),
         )
         assert (await _result(env, handle)).outcome == "reject"
-    mail = [m for m in mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@reset.example.co.jp"]
+    mail = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "it@reset.example.co.jp"]
     assert len(mail) == 1 and "本人確認ができませんでした" in mail[0].body
     with session_scope(engine) as s:
         c = s.exec(select(Customer).where(Customer.id == new.id)).one()

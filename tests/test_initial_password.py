@@ -12,10 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.accounts import AccountActivities, InitialPasswordRef
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import AuditEvent, Customer, SentEmail
+from certdesk import accounts
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import AuditEvent, Customer, SentEmail
 from worker import build_worker
 from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
 
@@ -44,7 +45,7 @@ async def test_unchanged_initial_password_expires_after_30_days_and_mails_once(
         assert s.exec(select(Customer).where(Customer.id == new.id)).one().password_expired
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "initial_password.expired")).one()
         assert audit.actor == "timer"
-    mails = mailbox.list_mail(smtp_sink[1])
+    mails = dev_mailbox.list_mail(smtp_sink[1])
     assert len(mails) == 1
     assert mails[0].recipients == "admin@example.co.jp"
     assert "初期パスワード" in mails[0].subject and new.access_key in mails[0].body
@@ -64,7 +65,7 @@ async def test_changed_password_is_never_expired(
         assert await handle.result() is False
     with session_scope(engine) as s:
         assert not s.exec(select(Customer).where(Customer.id == new.id)).one().password_expired
-    assert mailbox.list_mail(smtp_sink[1]) == []
+    assert dev_mailbox.list_mail(smtp_sink[1]) == []
 
 
 def test_activities_are_idempotent_on_their_business_keys(
@@ -85,5 +86,5 @@ def test_activities_are_idempotent_on_their_business_keys(
     with session_scope(engine) as s:
         assert len(s.exec(select(AuditEvent).where(AuditEvent.action == "initial_password.expired")).all()) == 1
         assert s.exec(select(SentEmail)).one().state == "sent"
-    mails = mailbox.list_mail(smtp_sink[1])
+    mails = dev_mailbox.list_mail(smtp_sink[1])
     assert len(mails) == 1 and mails[0].subject == "[certdesk] Your initial password has expired"

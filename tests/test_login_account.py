@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities import certificate_authority as ca
 from api.login_account import create_account_app
+from ca import authority
 from certdesk import accounts
 from certdesk.client_cert_port import account_port_server, dev_tls_certificate
-from domain.db import session_scope
-from domain.models import AuditEvent, LoginEvent, LoginUser, utcnow
 from domain.pki.profiles import LOGIN_DAYS
 from domain.settings import Settings
+from store.db import session_scope
+from store.models import AuditEvent, LoginEvent, LoginUser, utcnow
 from tests.conftest import free_port, serving
 from tests.test_client_cert_port import self_signed
 from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
@@ -117,10 +117,10 @@ async def test_certificate_logs_in_changes_secret_and_after_revocation_is_refuse
 @pytest.mark.parametrize("case", ["expired", "not_yours", "foreign", "garbage"])
 async def test_certificates_that_do_not_log_in(case: str, settings: Settings, engine: Engine) -> None:
     """Behind a production TLS terminator: the header is trusted only as far as the CA's records go."""
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     tenant_id, _ = accounts.create_tenant(engine, "Example Shop")
     when = utcnow() - timedelta(days=LOGIN_DAYS + 1) if case == "expired" else None
-    issued = ca.issue_login(engine, settings, f"key-{case}", "Kato Jiro", "test", now=when)
+    issued = authority.issue_login(engine, settings, f"key-{case}", "Kato Jiro", "test", now=when)
     with session_scope(engine) as s:
         s.add(LoginUser(tenant_id=tenant_id, user_id="u-9", email="u9@example.jp", certificate_name="Kato Jiro",
                         certificate_serial=None if case == "not_yours" else issued.serial))

@@ -20,12 +20,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities import certificate_authority as ca
 from api.app import create_app
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
+from ca import authority
+from certdesk import accounts
 from domain.settings import Settings
+from store import certificates, dev_mailbox
+from store.db import session_scope
+from store.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
 from worker import build_worker
 
 
@@ -45,10 +46,10 @@ class Service:
         assert answer.status_code == 201, answer.text
         return answer.json()
 
-    def mails(self, subject: str) -> list[mailbox.StoredMail]:
-        return [m for m in mailbox.list_mail(self.mail_dir) if m.subject == subject]
+    def mails(self, subject: str) -> list[dev_mailbox.StoredMail]:
+        return [m for m in dev_mailbox.list_mail(self.mail_dir) if m.subject == subject]
 
-    async def wait_for_mail(self, subject: str, count: int = 1) -> mailbox.StoredMail:
+    async def wait_for_mail(self, subject: str, count: int = 1) -> dev_mailbox.StoredMail:
         for _ in range(200):
             found = self.mails(subject)[::-1]  # oldest first
             if len(found) >= count:
@@ -63,7 +64,7 @@ class Service:
 @pytest.fixture
 async def service(time_skipping_env: WorkflowEnvironment, settings: Settings, engine: Engine,
                   smtp_sink: tuple[int, Path]) -> AsyncIterator[Service]:
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     _, key = accounts.create_tenant(engine, "Example Shop")
     _, other_key = accounts.create_tenant(engine, "Other Shop")
     async with build_worker(time_skipping_env.client, settings), httpx.AsyncClient(
@@ -116,7 +117,7 @@ async def register(svc: Service, invitation: dict[str, str], answer: str = "Tana
     return str(secret.json()["download_password"])
 
 
-def download_url_of(mail: mailbox.StoredMail) -> str:
+def download_url_of(mail: dev_mailbox.StoredMail) -> str:
     match = re.search(r"https?://\S+/download/(\S+)", mail.body)
     assert match, mail.body
     return match.group(1)
@@ -209,7 +210,7 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
     again = await svc.http.post(f"/api/v1/downloads/{download_token}", json={"download_password": password})
     assert again.status_code == 410
     pem = cert.public_bytes(Encoding.PEM).decode()
-    assert ca.verified_login_certificate(svc.engine, pem) == serial
+    assert certificates.verified_login_certificate(svc.engine, pem) == serial
 
     # Another tenant sees nothing; the owner revokes at once.
     assert (await svc.http.get(f"/api/v1/enrollments/{invitation['id']}", headers=svc.other)).status_code == 404
@@ -220,7 +221,7 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
     assert revoked.status_code == 200, revoked.text
     assert certificate_state(svc.engine, serial)[:2] == ("revoked", "keyCompromise")
     with pytest.raises(ValueError, match="revoked"):
-        ca.verified_login_certificate(svc.engine, pem)
+        certificates.verified_login_certificate(svc.engine, pem)
     assert (await svc.http.post(f"/api/v1/login-certificates/{serial}/revoke", headers=svc.tenant,
                                 json={"reason": "keyCompromise"})).status_code == 409
     # No secret reached the audit trail.
@@ -392,7 +393,7 @@ async def test_without_temporal_nothing_is_created(settings: Settings, engine: E
     """Temporal unreachable: 503 with a clear message, and no enrollment row is left behind."""
     from tests.conftest import free_port
 
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     _, key = accounts.create_tenant(engine, "Example Shop")
     down = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(down)),

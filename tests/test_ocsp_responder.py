@@ -14,9 +14,10 @@ from cryptography.x509 import ocsp
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from activities import certificate_authority as ca
+from ca import authority
 from domain.pki.lint import lint_ocsp_response
 from domain.settings import Settings
+from store import certificates
 from tests.browser import serve
 from tests.test_certificate_authority import SUBJECT, make_csr
 
@@ -25,14 +26,14 @@ from tests.test_certificate_authority import SUBJECT, make_csr
 def responder(settings: Settings, engine: Engine) -> Iterator[tuple[str, Settings]]:
     settings = settings.model_copy(update={"public_url": "http://pki.certdesk-test.com",
                                            "ca_passphrase": SecretStr("ocsp test passphrase")})
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     with serve(settings) as base:
         yield base, settings
 
 
 def _openssl_ocsp(tmp: Path, base: str, engine: Engine, leaf_pem: str) -> str:
-    (tmp / "issuer.pem").write_bytes(ca.ca_certificate(engine, "server-ca").public_bytes(Encoding.PEM))
-    (tmp / "root.pem").write_bytes(ca.ca_certificate(engine, "tls-root").public_bytes(Encoding.PEM))
+    (tmp / "issuer.pem").write_bytes(certificates.ca_certificate(engine, "server-ca").public_bytes(Encoding.PEM))
+    (tmp / "root.pem").write_bytes(certificates.ca_certificate(engine, "tls-root").public_bytes(Encoding.PEM))
     (tmp / "leaf.pem").write_text(leaf_pem)
     out = subprocess.run(
         ["openssl", "ocsp", "-issuer", str(tmp / "issuer.pem"), "-cert", str(tmp / "leaf.pem"),
@@ -47,10 +48,10 @@ def _openssl_ocsp(tmp: Path, base: str, engine: Engine, leaf_pem: str) -> str:
 def test_openssl_reads_good_then_revoked_with_reason(responder: tuple[str, Settings], engine: Engine,
                                                      tmp_path: Path) -> None:
     base, settings = responder
-    issued = ca.issue_server(engine, settings, "app:ocsp", make_csr("ocsp.example.co.jp"), SUBJECT, 90, "t")
+    issued = authority.issue_server(engine, settings, "app:ocsp", make_csr("ocsp.example.co.jp"), SUBJECT, 90, "t")
     text = _openssl_ocsp(tmp_path, base, engine, issued.pem)
     assert "leaf.pem: good" in text
-    ca.revoke(engine, settings, "server-ca", issued.serial, "keyCompromise", "staff:sato")
+    authority.revoke(engine, settings, "server-ca", issued.serial, "keyCompromise", "staff:sato")
     text = _openssl_ocsp(tmp_path, base, engine, issued.pem)
     assert "leaf.pem: revoked" in text and "Reason: keyCompromise" in text
 
@@ -58,7 +59,7 @@ def test_openssl_reads_good_then_revoked_with_reason(responder: tuple[str, Setti
 def _request(engine: Engine, leaf_pem: str, serial: int | None = None, nonce: bool = False) -> bytes:
     """A request for ``leaf_pem`` (or, with the same issuer hashes, for another serial)."""
     leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
-    real = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca.ca_certificate(engine, "server-ca"), hashes.SHA1())
+    real = ocsp.OCSPRequestBuilder().add_certificate(leaf, certificates.ca_certificate(engine, "server-ca"), hashes.SHA1())
     parsed = ocsp.load_der_ocsp_request(real.build().public_bytes(Encoding.DER))
     builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
         parsed.issuer_name_hash, parsed.issuer_key_hash, serial or leaf.serial_number, hashes.SHA1())
@@ -69,7 +70,7 @@ def _request(engine: Engine, leaf_pem: str, serial: int | None = None, nonce: bo
 
 def test_get_post_unknown_nonce_and_malformed(responder: tuple[str, Settings], engine: Engine) -> None:
     base, settings = responder
-    issued = ca.issue_server(engine, settings, "app:ocsp2", make_csr("ocsp2.example.co.jp"), SUBJECT, 90, "t")
+    issued = authority.issue_server(engine, settings, "app:ocsp2", make_csr("ocsp2.example.co.jp"), SUBJECT, 90, "t")
     serial, pem = int(issued.serial, 16), issued.pem
     with httpx.Client(base_url=base, timeout=10) as http:
         post = http.post("/ocsp", content=_request(engine, pem), headers={"content-type": "application/ocsp-request"})

@@ -15,9 +15,9 @@ from sqlmodel import select
 from api import customer_auth
 from api.app import create_app
 from certdesk import accounts
-from domain.db import session_scope
-from domain.models import AuditEvent, CustomerProfile
 from domain.settings import Settings
+from store.db import session_scope
+from store.models import AuditEvent, CustomerProfile
 
 NEW_PASSWORD = "correct horse battery"
 URL = "/api/v1/account/profile"

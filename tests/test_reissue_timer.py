@@ -8,12 +8,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities import certificate_authority as ca
-from certdesk import accounts, mailbox
-from domain.db import session_scope
-from domain.models import Application, CertificateRecord
+from ca import authority
+from certdesk import accounts
 from domain.pki.profiles import OrganisationSubject
 from domain.settings import Settings
+from store import dev_mailbox
+from store.db import session_scope
+from store.models import Application, CertificateRecord
 from tests.test_certificate_authority import make_csr
 from worker import build_worker
 from workflows.reissue import Reissue, ReissueInput
@@ -28,9 +29,9 @@ async def test_previous_certificate_is_revoked_at_day_14_and_not_before(
     time_skipping_env: WorkflowEnvironment, settings: Settings, engine: Engine, smtp_sink: tuple[int, Path]
 ) -> None:
     env = time_skipping_env
-    ca.ensure_hierarchy(engine, settings)
+    authority.ensure_hierarchy(engine, settings)
     customer = accounts.create_customer(engine, "Example KK", "it@example.co.jp", timedelta(days=30))
-    previous = ca.issue_server(engine, settings, "previous", make_csr("www.example.jp"),
+    previous = authority.issue_server(engine, settings, "previous", make_csr("www.example.jp"),
                                OrganisationSubject("JP", "Example KK", "Tokyo", "Chiyoda-ku"), 90, "test")
     with session_scope(engine) as s:
         app = Application(customer_id=customer.id, type="reissue", product="ov", csr_pem=make_csr("www.example.jp"),
@@ -46,10 +47,10 @@ async def test_previous_certificate_is_revoked_at_day_14_and_not_before(
             id=f"reissue-{uuid.uuid4().hex[:8]}", task_queue=settings.task_queue)
         await env.sleep(timedelta(days=12, hours=23))
         assert _state(engine, previous.serial) == "issued"
-        subjects = [m.subject for m in mailbox.list_mail(smtp_sink[1])]
+        subjects = [m.subject for m in dev_mailbox.list_mail(smtp_sink[1])]
         assert subjects == [f"【certdesk】サーバ証明書発行のお知らせ（申請番号 {app_id}）"]  # no reminder yet
         await env.sleep(timedelta(hours=2))  # day 13: the reminder
-        assert any("失効予定" in m.subject for m in mailbox.list_mail(smtp_sink[1]))
+        assert any("失効予定" in m.subject for m in dev_mailbox.list_mail(smtp_sink[1]))
         await env.sleep(timedelta(hours=22))  # day 14 minus an hour
         assert _state(engine, previous.serial) == "issued"
         result = await handle.result()

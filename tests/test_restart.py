@@ -5,8 +5,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from domain.db import make_engine, session_scope
-from domain.models import AuditEvent, Customer
+from store.db import make_engine, session_scope
+from store.models import AuditEvent, Customer
 from tests.stack import Stack, cli_json, run_cli, stack_env
 
 

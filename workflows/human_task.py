@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities, TaskOutcome, TaskRequest
     from domain.tasks import TaskRefused, check_completion
+    from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
@@ -97,13 +98,7 @@ class HumanTaskWorkflow:
                               (request.due_at, TaskActivities.escalate_task)):
             if moment is None:
                 continue
-            wait = datetime.fromisoformat(moment) - workflow.now()
-            if wait > timedelta(0):
-                try:
-                    await workflow.wait_condition(decided, timeout=wait)
-                except TimeoutError:
-                    pass
-            if not decided():
+            if not await wait_until(decided, datetime.fromisoformat(moment)):
                 await workflow.execute_activity_method(chase, task_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
         await workflow.wait_condition(decided)
         return self._decisions[task_id] if task_id in self._recorded else None

@@ -11,6 +11,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import AccountActivities, ExpiryResult, InitialPasswordRef
     from activities.mail import MailActivities, MailRequest
+    from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
@@ -40,14 +41,7 @@ class InitialPasswordExpiry:
     @workflow.run
     async def run(self, inp: InitialPasswordInput) -> bool:
         # 1. Wait until the expiry time, unless the password is changed first.
-        remaining = datetime.fromisoformat(inp.expires_at) - workflow.now()
-        if remaining > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self._changed, timeout=remaining)
-                return False
-            except TimeoutError:
-                pass
-        if self._changed:
+        if await wait_until(lambda: self._changed, datetime.fromisoformat(inp.expires_at)):
             return False
 
         # 2. Invalidate it, if it is still that initial password.

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         LoginRevocation,
     )
     from domain import enrollment as e
+    from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
@@ -99,17 +100,6 @@ class LoginCertProcess:
             EnrollmentChange(self.enrollment_id, state, actor, expires_at.isoformat() if expires_at else None),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
 
-    async def until(self, done, deadline: datetime) -> bool:  # type: ignore[no-untyped-def]
-        """Waits for ``done()`` until ``deadline``; True if it came true in time."""
-        remaining = deadline - workflow.now()
-        if remaining <= timedelta(0):
-            return bool(done())
-        try:
-            await workflow.wait_condition(done, timeout=remaining)
-        except TimeoutError:
-            return bool(done())
-        return True
-
     async def settle(self, *busy: str) -> None:
         """A step in flight when a timer fires finishes first (its person already got an answer)."""
         await workflow.wait_condition(lambda: self.state not in busy)
@@ -126,7 +116,7 @@ class LoginCertProcess:
         await workflow.execute_activity_method(
             LoginCertActivities.mail_enrollment, args=[self.enrollment_id, mail_event],
             start_to_close_timeout=ACTIVITY_TIMEOUT)
-        await self.until(lambda: self.state != e.DOWNLOAD or self.replaced, deadline)
+        await wait_until(lambda: self.state != e.DOWNLOAD or self.replaced, deadline)
         await self.settle(e.DELIVERING)
         if self.state == e.DOWNLOADED:
             return self.state

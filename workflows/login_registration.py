@@ -18,6 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import enrollment as e
     from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
+    from workflows.waiting import wait_until
 
 
 @dataclass
@@ -75,7 +76,7 @@ class LoginCertRegistration(LoginCertProcess):
     async def run(self, inp: RegistrationInput) -> str:
         # 1-2. The person's steps, until the deadline.
         deadline = workflow.now() + timedelta(seconds=inp.otp_seconds)
-        await self.until(lambda: self.state in (e.ISSUING, e.LOCKED) or self.replaced, deadline)
+        await wait_until(lambda: self.state in (e.ISSUING, e.LOCKED) or self.replaced, deadline)
         await self.settle(e.REGISTERING)
         if self.state in (e.OTP, e.QUESTION):
             self.state = e.REPLACED if self.replaced else e.EXPIRED

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.business_calendar import CalendarSpec
     from workflows.human_task import HumanTaskWorkflow
     from workflows.login_delivery import ACTIVITY_TIMEOUT, Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
+    from workflows.waiting import wait_until
 
 UNLOCK_BUSINESS_DAYS = 1
 
@@ -77,7 +78,7 @@ class LoginCertReissue(LoginCertProcess, HumanTaskWorkflow):
         # 3. The secret answer, with support unlocking after too many wrong ones.
         deadline = workflow.now() + timedelta(seconds=inp.answer_seconds)
         while True:
-            await self.until(lambda: self.state in (e.ISSUING, e.LOCKED), deadline)
+            await wait_until(lambda: self.state in (e.ISSUING, e.LOCKED), deadline)
             await self.settle(e.REGISTERING)
             if self.state == e.ANSWER:
                 self.state = e.EXPIRED

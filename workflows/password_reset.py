@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -76,7 +77,9 @@ class PasswordReset(HumanTaskWorkflow):
         ))
 
         expires_at = workflow.now() + timedelta(seconds=inp.initial_password_ttl_seconds)
-        assert decision is not None  # a reset is never abandoned
+        if decision is None:  # a reset is never abandoned; a run that finds it so must stop, not retry
+            raise ApplicationError("the identity check task ended without a decision",
+                                   type="no_decision", non_retryable=True)
         ref = PasswordResetRef(inp.customer_id, f"{workflow.info().workflow_id}/{workflow.info().run_id}",
                                expires_at.isoformat(), inp.language)
         # 2a. Rejected: the customer is told why.

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, ApplicationRef, RevokeForApplication
+    from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 REMINDER_BEFORE = timedelta(days=1)
@@ -64,9 +65,10 @@ class Reissue:
             await workflow.execute_activity_method(
                 ApplicationActivities.schedule_previous_revocation, args=[inp.reissue_id, revoke_at.isoformat()],
                 start_to_close_timeout=ACTIVITY_TIMEOUT)
-            if revoke_at - REMINDER_BEFORE > workflow.now() and not await self._wait_until(revoke_at - REMINDER_BEFORE):
+            remind_at = revoke_at - REMINDER_BEFORE
+            if remind_at > workflow.now() and not await wait_until(lambda: self._taken_over, remind_at):
                 await self._mail(inp, "reissue_revocation_reminder")
-            if await self._wait_until(revoke_at):
+            if await wait_until(lambda: self._taken_over, revoke_at):
                 return ReissueResult(serial, "taken_over")
         await workflow.execute_activity_method(
             ApplicationActivities.revoke_application_certificate,
@@ -74,16 +76,6 @@ class Reissue:
                                  "timer" if inp.revoke_previous == "after_two_weeks" else inp.actor, status="issued"),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         return ReissueResult(serial, "revoked")
-
-    async def _wait_until(self, moment) -> bool:  # type: ignore[no-untyped-def]
-        """Sleeps until ``moment``; True when a revocation took over meanwhile."""
-        remaining = moment - workflow.now()
-        if remaining > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self._taken_over, timeout=remaining)
-            except TimeoutError:
-                pass
-        return self._taken_over
 
     async def _mail(self, inp: ReissueInput, event: str) -> None:
         await workflow.execute_activity_method(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, RevokeForApplication, StatusChange
@@ -50,7 +51,9 @@ class Revocation(HumanTaskWorkflow):
             due_at=(now + deadline).isoformat(), remind_at=(now + deadline * 3 / 4).isoformat(),
             facts={"contact_name": inp.contact_name, "contact_phone": inp.contact_phone, "reason": inp.reason,
                    "serial": inp.serial, "customer": f"customer:{inp.customer_id}"}))
-        assert call is not None
+        if call is None:  # nothing here abandons the call; a run that finds it so must stop, not retry
+            raise ApplicationError("the phone confirmation task ended without a decision",
+                                   type="no_decision", non_retryable=True)
 
         # 2a. Confirmed: revoked with its reason, published, and the customer told.
         if call.outcome == "confirmed":

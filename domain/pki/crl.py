@@ -27,6 +27,8 @@ SUBSCRIBER_REASONS = frozenset(
     }
 )
 CA_REASONS = SUBSCRIBER_REASONS | {x509.ReasonFlags.ca_compromise}
+# RFC 5280 reason names (as stored) -> ReasonFlags.
+REASONS = {r.value: r for r in SUBSCRIBER_REASONS} | {"unspecified": x509.ReasonFlags.unspecified}
 # Above this many entries a representative sample is linted (pkilint needs ~0.5 ms per entry).
 LINT_FULL_CRL_MAX_ENTRIES = 500
 

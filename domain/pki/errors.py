@@ -21,3 +21,7 @@ class LintError(RuntimeError):
     def __init__(self, findings: list[str]) -> None:
         super().__init__("pre-issuance lint failed: " + ", ".join(findings))
         self.findings = findings
+
+
+class CaConfigurationError(RuntimeError):
+    """The CA cannot be used as configured (no passphrase in production, wrong passphrase, keys missing)."""

@@ -34,6 +34,15 @@ from domain.pki.lint import CaPrivateKey, LintProfile, sign_linted
 
 TLS_ROOT, TLS_CA, TLS_OCSP = "tls-root", "server-ca", "server-ocsp"
 CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP = "client-root", "login-ca", "login-ocsp"
+HIERARCHY = (TLS_ROOT, TLS_CA, TLS_OCSP, CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP)
+ROOTS = (TLS_ROOT, CLIENT_ROOT)
+CRL_ISSUERS = (TLS_ROOT, TLS_CA, CLIENT_ROOT, CLIENT_CA)  # roots publish an ARL for their issuing CA
+PUBLISHED_CAS = CRL_ISSUERS  # the CA certificates served at /pki/{name}.crt
+ROOT_OF = {TLS_CA: TLS_ROOT, CLIENT_CA: CLIENT_ROOT}
+RESPONDER_OF = {TLS_CA: TLS_OCSP, CLIENT_CA: CLIENT_OCSP}
+# Keys that sign certificates or CRLs: kept apart from the database, read by the worker alone.
+# The delegated OCSP responders' keys sign only OCSP answers and may be held by the web process.
+SIGNING_CAS = CRL_ISSUERS
 
 ROOT_DAYS = 15 * 365  # BR 6.3.2: roots between 2922 and 9132 days
 ISSUING_CA_DAYS = 8 * 365

@@ -4,11 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29 16:32:09.971319
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0002'
 down_revision = '0001'
@@ -22,7 +22,7 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('cert_pem', sa.Text(), nullable=False),
     sa.Column('key_pem', sa.Text(), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('certificate',
@@ -35,14 +35,14 @@ def upgrade() -> None:
     sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('names', sa.JSON(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('not_before', domain.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('not_after', domain.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('not_before', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('not_after', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('der', sa.LargeBinary(), nullable=True),
     sa.Column('private_key_pem', sa.Text(), nullable=True),
-    sa.Column('revoked_at', domain.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revocation_reason', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
     sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('issuer', 'serial'),
     sa.UniqueConstraint('request_key')
@@ -55,8 +55,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
-    sa.Column('this_update', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_update', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('this_update', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_update', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('entries', sa.Integer(), nullable=False),
     sa.Column('der', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -70,8 +70,8 @@ def upgrade() -> None:
     sa.Column('serial', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('der', sa.LargeBinary(), nullable=False),
-    sa.Column('produced_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('refresh_after', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('produced_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('refresh_after', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('issuer', 'serial')
     )
     # ### end Alembic commands ###

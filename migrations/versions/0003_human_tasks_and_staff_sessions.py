@@ -4,11 +4,11 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29 16:44:21.564190
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0003'
 down_revision = '0002'
@@ -28,15 +28,15 @@ def upgrade() -> None:
     sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('assignee', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('due_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('remind_at', domain.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('reminded_at', domain.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('escalated_at', domain.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remind_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reminded_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('completed_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('completed_at', domain.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('task_key')
     )
@@ -52,9 +52,9 @@ def upgrade() -> None:
     sa.Column('token_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('staff_id', sa.Integer(), nullable=False),
     sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['staff_id'], ['staff_user.id'], ),
     sa.PrimaryKeyConstraint('token_digest')
     )

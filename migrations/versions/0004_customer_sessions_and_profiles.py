@@ -4,11 +4,11 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-29 17:23:05.039006
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0004'
 down_revision = '0003'
@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('reseller_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('organization', sa.JSON(), nullable=False),
     sa.Column('contacts', sa.JSON(), nullable=False),
-    sa.Column('updated_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('customer_id')
     )
@@ -31,9 +31,9 @@ def upgrade() -> None:
     sa.Column('token_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('token_digest')
     )

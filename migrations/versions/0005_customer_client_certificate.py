@@ -4,11 +4,11 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-29 17:45:22.703542
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0005'
 down_revision = '0004'

@@ -4,11 +4,11 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-29 17:50:20.294009
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0006'
 down_revision = '0005'
@@ -34,8 +34,8 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('issued_at', domain.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.ForeignKeyConstraint(['parent_id'], ['application.id'], ),
     sa.PrimaryKeyConstraint('id'),

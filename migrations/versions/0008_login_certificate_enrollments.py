@@ -4,11 +4,11 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-29 19:21:00.663266
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import domain.models
+from alembic import op
 
+import store.models
 
 revision = '0008'
 down_revision = '0007'
@@ -28,8 +28,8 @@ def upgrade() -> None:
     sa.Column('question_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('answer_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('certificate_serial', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tenant_id', 'user_id')
@@ -42,9 +42,9 @@ def upgrade() -> None:
     sa.Column('token_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('login_user_id', sa.Integer(), nullable=False),
     sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['login_user_id'], ['login_user.id'], ),
     sa.PrimaryKeyConstraint('token_digest')
     )
@@ -64,15 +64,15 @@ def upgrade() -> None:
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('otp_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('step_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('expires_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('download_password_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.Column('download_expires_at', domain.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('download_expires_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('certificate_serial', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('previous_serial', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('revoke_old', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('workflow_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['login_user_id'], ['login_user.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenant.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -88,7 +88,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('login_user_id', sa.Integer(), nullable=False),
     sa.Column('certificate_serial', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.ForeignKeyConstraint(['login_user_id'], ['login_user.id'], ),
@@ -104,7 +104,7 @@ def upgrade() -> None:
     sa.Column('question_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('answer_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('download_password_hash', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', domain.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['enrollment_id'], ['enrollment.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

@@ -170,13 +170,14 @@ class AuditEvent(SQLModel, table=True):
 
 
 class CaRecord(SQLModel, table=True):
-    """A CA or OCSP responder of the hierarchy; the key is encrypted with CERTDESK_CA_PASSPHRASE."""
+    """A CA or OCSP responder of the hierarchy. Only a responder keeps its (encrypted) key here."""
 
     __tablename__ = "ca"
 
     name: str = Field(primary_key=True, max_length=32)
     cert_pem: str = Field(sa_column=Column(Text, nullable=False))
-    key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    # Responders only; the signing CAs' keys are in the key store (CERTDESK_CA_KEY_DIR).
+    key_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 

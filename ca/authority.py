@@ -1,13 +1,11 @@
-"""The CA's persistence: the hierarchy, issued certificates, revocations, CRLs, OCSP answers.
+"""The CA at work: the hierarchy, issuance, revocation and CRLs, each idempotent on its key.
 
-Plain functions over an engine, shared by the PKI activities (issuance, revocation, CRL
-publication), the API (CRL, CA certificate and OCSP endpoints) and the CLI (``ca show``).
-Signing and policy live in ``domain/pki``; this module only decides what to persist when.
+Runs in the worker (and the operator's CLI). Signing and policy live in ``domain/pki``; the
+records in ``store``; this module decides what to sign and persist when, and is the only
+place that decrypts the key of a CA that signs certificates or CRLs.
 """
 
 import logging
-import os
-import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,29 +13,24 @@ from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.ocsp import OCSPResponseStatus
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from activities import audit
-from domain.db import session_scope
-from domain.models import CaRecord, CertificateRecord, CrlRecord, OcspResponseRecord, utcnow
+from ca.keystore import KeyStore
 from domain.pki import crl as crl_builder
-from domain.pki import ocsp
+from domain.pki.crl import REASONS
 from domain.pki.csr import parse_csr
-from domain.pki.errors import LintError
+from domain.pki.errors import CaConfigurationError, LintError
 from domain.pki.extensions import random_serial
 from domain.pki.hierarchy import (
     CLIENT_CA,
-    CLIENT_OCSP,
-    CLIENT_ROOT,
+    CRL_ISSUERS,
+    HIERARCHY,
+    ROOTS,
+    SIGNING_CAS,
     TLS_CA,
-    TLS_OCSP,
-    TLS_ROOT,
     CaMaterial,
     CaSigner,
     create_hierarchy,
@@ -53,37 +46,15 @@ from domain.pki.profiles import (
     issue_server_certificate,
 )
 from domain.settings import Settings
+from store import audit
+from store.certificates import latest_crl
+from store.db import session_scope
+from store.models import CaRecord, CertificateRecord, CrlRecord, OcspResponseRecord, utcnow
+from store.passphrase import passphrase
 
 log = logging.getLogger("certdesk.ca")
 
 ORGANISATION = "certdesk"
-HIERARCHY = (TLS_ROOT, TLS_CA, TLS_OCSP, CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP)
-CRL_ISSUERS = (TLS_ROOT, TLS_CA, CLIENT_ROOT, CLIENT_CA)  # roots publish an ARL for their issuing CA
-ROOT_OF = {TLS_CA: TLS_ROOT, CLIENT_CA: CLIENT_ROOT}
-RESPONDER_OF = {TLS_CA: TLS_OCSP, CLIENT_CA: CLIENT_OCSP}
-OCSP_VALIDITY = ocsp.DEFAULT_VALIDITY
-REASONS = {r.value: r for r in crl_builder.SUBSCRIBER_REASONS} | {"unspecified": x509.ReasonFlags.unspecified}
-
-
-class CaConfigurationError(RuntimeError):
-    """The CA cannot be used as configured (no passphrase in production, wrong passphrase)."""
-
-
-# --- configuration -------------------------------------------------------------------------
-
-def passphrase(settings: Settings) -> str:
-    """CERTDESK_CA_PASSPHRASE; a development stack without one gets a random one in its data dir."""
-    if settings.ca_passphrase is not None and settings.ca_passphrase.get_secret_value():
-        return settings.ca_passphrase.get_secret_value()
-    if settings.production:
-        raise CaConfigurationError("CERTDESK_CA_PASSPHRASE must be set in production")
-    path = settings.data_dir / "ca-passphrase"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
 
 
 def non_public_url_host(settings: Settings) -> str | None:
@@ -105,6 +76,10 @@ def _lint_tolerance(settings: Settings):  # type: ignore[no-untyped-def]
     return tolerating_url_host(None if settings.production else non_public_url_host(settings))
 
 
+def key_store(settings: Settings) -> KeyStore:
+    return KeyStore(settings.resolved_ca_key_dir)
+
+
 # --- the hierarchy -----------------------------------------------------------------------
 
 _signers: dict[tuple[str, str], CaSigner] = {}
@@ -112,10 +87,15 @@ _signers_lock = threading.Lock()
 
 
 def ensure_hierarchy(engine: Engine, settings: Settings, now: datetime | None = None) -> bool:
-    """Creates both hierarchies on first start; later calls change nothing. True if created."""
+    """Creates both hierarchies on first start; later calls change nothing. True if created.
+
+    The signing CAs' keys go to the key store, the responders' stay in their rows. A hierarchy
+    made before the key store existed has its signing keys moved there (once, audited).
+    """
     with session_scope(engine) as s:
         present = set(s.exec(select(CaRecord.name)).all())
     if present >= set(HIERARCHY):
+        _move_keys_to_store(engine, settings)
         return False
     if present:
         raise CaConfigurationError(f"the CA hierarchy is incomplete (have {sorted(present)}); restore it from backup")
@@ -126,77 +106,57 @@ def ensure_hierarchy(engine: Engine, settings: Settings, now: datetime | None = 
     except LintError as exc:
         raise CaConfigurationError(f"the CA certificates would not lint clean ({exc}); check CERTDESK_PUBLIC_URL") \
             from None
+    keys = key_store(settings)
+    for m in hierarchy.entries:
+        if m.name in SIGNING_CAS:
+            keys.write(m.name, m.cert_pem, m.key_pem)  # before the rows: a committed CA always has its key
     try:
         with session_scope(engine) as s:
             for m in hierarchy.entries:
-                s.add(CaRecord(name=m.name, cert_pem=m.cert_pem, key_pem=m.key_pem))
-            audit.record(s, "system", "ca.hierarchy_created", "ca", names=list(HIERARCHY))
+                s.add(CaRecord(name=m.name, cert_pem=m.cert_pem,
+                               key_pem=None if m.name in SIGNING_CAS else m.key_pem))
+            audit.record(s, "system", "ca.hierarchy_created", "ca", names=list(HIERARCHY),
+                         key_store=str(settings.resolved_ca_key_dir))
     except IntegrityError:
-        return False  # another process created it at the same moment; theirs stands
+        return False  # another process created it at the same moment; theirs stands (and their key files)
     return True
 
 
-def ca_certificate(engine: Engine, name: str) -> x509.Certificate | None:
+def _move_keys_to_store(engine: Engine, settings: Settings) -> None:
+    keys = key_store(settings)
     with session_scope(engine) as s:
-        row = s.get(CaRecord, name)
-    return x509.load_pem_x509_certificate(row.cert_pem.encode()) if row else None
+        rows = [r for r in s.exec(select(CaRecord).where(CaRecord.key_pem.is_not(None))).all()  # type: ignore[union-attr]
+                if r.name in SIGNING_CAS]
+        for row in rows:
+            keys.write(row.name, row.cert_pem, row.key_pem or "")
+            row.key_pem = None
+            s.add(row)
+        if rows:
+            audit.record(s, "system", "ca.keys_moved", "ca", names=[r.name for r in rows],
+                         key_store=str(settings.resolved_ca_key_dir))
+            log.info("moved the keys of %s to %s", [r.name for r in rows], settings.resolved_ca_key_dir)
 
 
 def signer(engine: Engine, settings: Settings, name: str) -> CaSigner:
-    key = (str(engine.url), name)
+    """A signing CA (root or issuing) with its key from the key store, decrypted once per process."""
+    if name not in SIGNING_CAS:
+        raise CaConfigurationError(f"{name!r} does not sign certificates or CRLs")
+    cache_key = (str(engine.url), name)
     with _signers_lock:
-        if key in _signers:
-            return _signers[key]
+        if cache_key in _signers:
+            return _signers[cache_key]
     with session_scope(engine) as s:
         row = s.get(CaRecord, name)
     if row is None:
         raise CaConfigurationError(f"CA {name!r} does not exist yet: run `certdesk up` once")
+    key_pem = row.key_pem or key_store(settings).read(name, row.cert_pem)
     try:
-        loaded = load_signer(CaMaterial(row.name, row.cert_pem, row.key_pem), passphrase(settings))
+        loaded = load_signer(CaMaterial(row.name, row.cert_pem, key_pem), passphrase(settings))
     except ValueError:
         raise CaConfigurationError(f"cannot decrypt the key of CA {name!r}: wrong CERTDESK_CA_PASSPHRASE?") from None
     with _signers_lock:
-        _signers[key] = loaded
+        _signers[cache_key] = loaded
     return loaded
-
-
-@dataclass(frozen=True)
-class CaSummary:
-    name: str
-    subject: str
-    issuer: str
-    serial: str
-    not_before: datetime
-    not_after: datetime
-    sha256: str
-
-
-def describe_hierarchy(engine: Engine) -> list[CaSummary]:
-    out = []
-    for name in HIERARCHY:
-        cert = ca_certificate(engine, name)
-        if cert is None:
-            continue
-        out.append(CaSummary(name, cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                             format(cert.serial_number, "x"), cert.not_valid_before_utc, cert.not_valid_after_utc,
-                             cert.fingerprint(hashes.SHA256()).hex(":").upper()))
-    return out
-
-
-def certificate_record(s: Session, issuer: str, serial: str | None) -> CertificateRecord | None:
-    """The record of the certificate ``issuer`` issued under ``serial`` (lowercase hex), if any."""
-    if not serial:
-        return None
-    return s.exec(select(CertificateRecord).where(CertificateRecord.issuer == issuer,
-                                                  CertificateRecord.serial == serial)).first()
-
-
-def known_certificate(s: Session, issuer: str, serial: str | None) -> CertificateRecord:
-    """As ``certificate_record``, for a serial our own records point at: missing is a bug."""
-    row = certificate_record(s, issuer, serial)
-    if row is None:
-        raise LookupError(f"no certificate with serial {serial} from {issuer}")
-    return row
 
 
 # --- issuance ----------------------------------------------------------------------------
@@ -240,7 +200,8 @@ def _reserve(engine: Engine, request_key: str, **fields: object) -> CertificateR
 def _store(engine: Engine, row_id: int, cert: x509.Certificate, actor: str, **extra: object) -> CertificateRecord:
     with session_scope(engine) as s:
         row = s.get(CertificateRecord, row_id)
-        assert row is not None
+        if row is None:
+            raise LookupError(f"certificate row {row_id} vanished after its serial was reserved")
         if row.state != "reserved":
             return row  # stored by an earlier attempt
         row.der = cert.public_bytes(Encoding.DER)
@@ -286,31 +247,6 @@ def issue_login(engine: Engine, settings: Settings, request_key: str, certificat
                           private_key_pem=encrypt_key(key, passphrase(settings))))
 
 
-def verified_login_certificate(engine: Engine, pem: str, now: datetime | None = None) -> str:
-    """The serial of a login certificate that is ours, in date and not revoked; else ValueError."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise ValueError("the client certificate cannot be read") from None
-    issuer = ca_certificate(engine, CLIENT_CA)
-    try:
-        if issuer is None:
-            raise ValueError
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        raise ValueError("the client certificate was not issued by this service's login CA") from None
-    when = now or utcnow()
-    if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
-        raise ValueError("the client certificate is not valid now")
-    serial = format(cert.serial_number, "x")
-    with session_scope(engine) as s:
-        row = certificate_record(s, CLIENT_CA, serial)
-    if row is None or row.state != "issued":
-        raise ValueError("the client certificate has been revoked" if row is not None and row.state == "revoked"
-                         else "the client certificate is not one this service issued")
-    return serial
-
-
 # --- revocation and publication ----------------------------------------------------------
 
 def revoke(engine: Engine, settings: Settings, issuer: str, serial: str, reason: str, actor: str,
@@ -348,7 +284,7 @@ def revoke(engine: Engine, settings: Settings, issuer: str, serial: str, reason:
 def publish_crl(engine: Engine, settings: Settings, issuer: str, now: datetime | None = None) -> int:
     """A new CRL for ``issuer`` with the next CRL number; returns that number."""
     this_update = (now or utcnow()).replace(microsecond=0)
-    is_root = issuer in (TLS_ROOT, CLIENT_ROOT)
+    is_root = issuer in ROOTS
     with session_scope(engine) as s:
         # BR 4.10.1: an entry stays until the certificate has expired.
         rows = [] if is_root else s.exec(select(CertificateRecord).where(
@@ -378,54 +314,3 @@ def publish_missing_crls(engine: Engine, settings: Settings) -> list[str]:
     for issuer in missing:
         publish_crl(engine, settings, issuer)
     return missing
-
-
-def latest_crl(engine: Engine, issuer: str) -> CrlRecord | None:
-    with session_scope(engine) as s:
-        return s.exec(select(CrlRecord).where(CrlRecord.issuer == issuer)
-                      .order_by(CrlRecord.number.desc())).first()  # type: ignore[union-attr]
-
-
-# --- OCSP ---------------------------------------------------------------------------------
-
-def _status_of(engine: Engine, issuer: str, serial: str) -> ocsp.CertStatus:
-    with session_scope(engine) as s:
-        row = certificate_record(s, issuer, serial)
-    if row is None or row.state == "reserved":
-        return ocsp.CertStatus.unknown()  # never issued: never "good" (BR 4.9.10)
-    if row.state == "revoked":
-        return ocsp.CertStatus.revoked(row.revoked_at or utcnow(), REASONS.get(row.revocation_reason or ""))
-    return ocsp.CertStatus.good()
-
-
-def ocsp_answer(engine: Engine, settings: Settings, request_der: bytes, now: datetime | None = None) -> bytes:
-    """The DER OCSPResponse for a request: good / revoked / unknown, or an error status.
-
-    Responses to requests without a nonce are cached and reused until half their validity has
-    passed (or the certificate's status changes); a nonce must be echoed, so those are fresh.
-    """
-    try:
-        query = ocsp.parse_request(request_der)
-    except ocsp.OcspMalformed:
-        return ocsp.build_error(OCSPResponseStatus.MALFORMED_REQUEST)
-    issuer = next((name for name in RESPONDER_OF
-                   if (cert := ca_certificate(engine, name)) is not None and ocsp.is_for_issuer(query, cert)), None)
-    if issuer is None:
-        return ocsp.build_error(OCSPResponseStatus.UNAUTHORIZED)
-    now = (now or utcnow()).replace(microsecond=0)
-    serial = format(query.serial, "x")
-    if query.nonce is None:
-        with session_scope(engine) as s:
-            cached = s.get(OcspResponseRecord, (issuer, serial))
-            if cached is not None and cached.refresh_after > now and cached.produced_at <= now:
-                return cached.der
-    status = _status_of(engine, issuer, serial)
-    der = ocsp.build_response(query, status, signer(engine, settings, issuer).certificate,
-                              signer(engine, settings, RESPONDER_OF[issuer]), now, OCSP_VALIDITY)
-    if query.nonce is None:
-        with session_scope(engine) as s:
-            row = s.get(OcspResponseRecord, (issuer, serial)) or OcspResponseRecord(issuer=issuer, serial=serial)
-            row.status, row.der, row.produced_at = status.status.name.lower(), der, now
-            row.refresh_after = now + OCSP_VALIDITY / 2
-            s.add(row)
-    return der

@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from domain.models import AuditEvent
+from store.models import AuditEvent
 
 TIMER = "timer"
 

