@@ -16,10 +16,11 @@ RUN groupadd --system --gid 10001 certdesk \
 WORKDIR /app
 COPY . .
 # Installs the project and its dependencies; the sources stay in /app (owned by root, so
-# the running service cannot modify its own code) because the worker runs `python worker.py`.
+# the running service cannot modify its own code).
 RUN pip install . \
-    && mkdir -p /data \
-    && chown certdesk:certdesk /data
+    && mkdir -p /data /ca-keys \
+    && chown certdesk:certdesk /data /ca-keys \
+    && chmod 700 /ca-keys
 
 USER certdesk
 # /data (CA keys, generated files) is a named volume in docker-compose.yml; a fresh named

@@ -2,14 +2,14 @@
 
 The owning workflow decides what a task means; these functions only persist and notify.
 Each activity is idempotent: ``open_task`` on the workflow's task key, the others on the
-task's own state, and mail on a business key per task and event.
+task's own state, and mail on a business key per task and event. The rows' reads and the
+desk's own moves (claim, release, assign) are in ``store.tasks``.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio import activity
 
 from activities.context import ActivityContext
@@ -38,10 +38,6 @@ class TaskOutcome:
     outcome: str
     note: str
     actor: str
-
-
-class TaskConflict(Exception):
-    """A claim/release/assign that the task's state does not allow; the message says why."""
 
 
 class TaskActivities:
@@ -123,77 +119,3 @@ def _local(when: datetime, timezone: str) -> str:
 
     return when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
-
-# --- the desk's own moves (no workflow decision involved) ---------------------------------
-
-def claim(engine: Engine, task_id: int, username: str) -> Task:
-    with session_scope(engine) as s:
-        task = s.exec(select(Task).where(Task.id == task_id).with_for_update()).first()
-        if task is None:
-            raise LookupError("no such task")
-        if task.state == "done":
-            raise TaskConflict("this task has already been completed")
-        if task.state == "claimed" and task.assignee != username:
-            raise TaskConflict(f"this task is claimed by {task.assignee}")
-        task.state, task.assignee = "claimed", username
-        s.add(task)
-        audit.record(s, f"staff:{username}", "task.claimed", task.subject, task_id=task.id)
-        return task
-
-
-def release(engine: Engine, task_id: int, username: str, supervisor: bool = False) -> Task:
-    with session_scope(engine) as s:
-        task = s.exec(select(Task).where(Task.id == task_id).with_for_update()).first()
-        if task is None:
-            raise LookupError("no such task")
-        if task.state != "claimed":
-            raise TaskConflict("this task is not claimed")
-        if task.assignee != username and not supervisor:
-            raise TaskConflict(f"this task is claimed by {task.assignee}")
-        task.state, task.assignee = "open", None
-        s.add(task)
-        audit.record(s, f"staff:{username}", "task.released", task.subject, task_id=task.id)
-        return task
-
-
-def assign(engine: Engine, task_id: int, supervisor: str, username: str) -> Task:
-    with session_scope(engine) as s:
-        staff = s.exec(select(StaffUser).where(StaffUser.username == username)).first()
-        if staff is None:
-            raise LookupError(f"no staff user {username!r}")
-        task = s.exec(select(Task).where(Task.id == task_id).with_for_update()).first()
-        if task is None:
-            raise LookupError("no such task")
-        if task.state == "done":
-            raise TaskConflict("this task has already been completed")
-        previous = task.assignee
-        task.state, task.assignee = "claimed", username
-        s.add(task)
-        audit.record(s, f"staff:{supervisor}", "task.reassigned", task.subject, task_id=task.id,
-                     previous=previous, assignee=username)
-        return task
-
-
-def get_task(engine: Engine, task_id: int) -> Task | None:
-    with session_scope(engine) as s:
-        return s.get(Task, task_id)
-
-
-def list_tasks(engine: Engine, *, state: str | None = None, kind: str | None = None, assignee: str | None = None,
-               overdue: bool = False, subject: str | None = None, limit: int = 200) -> list[Task]:
-    """Sorted by due time, soonest first; ``state="active"`` means open or claimed."""
-    query = select(Task)
-    if state == "active":
-        query = query.where(col(Task.state).in_(("open", "claimed")))
-    elif state:
-        query = query.where(Task.state == state)
-    if kind:
-        query = query.where(Task.kind == kind)
-    if assignee:
-        query = query.where(Task.assignee == assignee)
-    if subject:
-        query = query.where(Task.subject == subject)
-    if overdue:
-        query = query.where(Task.due_at < utcnow(), Task.state != "done")
-    with session_scope(engine) as s:
-        return list(s.exec(query.order_by(col(Task.due_at), col(Task.id)).limit(limit)).all())

@@ -3,39 +3,33 @@
 import asyncio
 import logging
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from starlette.exceptions import HTTPException
-from temporalio.client import Client
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import (
-    application_pages,
-    applications_api,
+    applications,
+    customers,
     desk,
-    end_user_pages,
-    enroll_api,
-    enrollments_api,
+    end_user,
+    enrollments,
+    errors,
+    password_resets,
     pki,
-    portal,
-    profile_api,
-    staff_auth,
+    profile,
     tasks_api,
 )
-from api.customer_auth import CustomerLoginRequired, PasswordChangeRequired
 from api.rendering import render
 from domain.settings import Settings, load_settings
 from processes.client import Processes
-from processes.connection import TemporalHandle, worker_polling
+from processes.connection import TemporalClient, TemporalHandle, worker_polling
 from store import dev_mailbox
 from store.db import engine_for, ping
 
 log = logging.getLogger("certdesk.api")
 
 
-def create_app(settings: Settings | None = None, temporal_client: Client | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, temporal_client: TemporalClient | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     app = FastAPI(title="certdesk", version="0.1.0")
@@ -47,14 +41,14 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     app.include_router(pki.router)
     app.include_router(tasks_api.router)
     app.include_router(desk.router)
-    app.include_router(portal.router)
-    app.include_router(profile_api.router)
-    app.include_router(applications_api.router)
-    app.include_router(application_pages.router)
-    app.include_router(enrollments_api.router)
-    app.include_router(enroll_api.router)
-    app.include_router(end_user_pages.router)
-    _install_error_handlers(app)
+    app.include_router(customers.router)
+    app.include_router(password_resets.router)
+    app.include_router(profile.router)
+    app.include_router(applications.router)
+    app.include_router(enrollments.router)
+    app.include_router(end_user.router)
+    errors.install(app)
+    errors.install_login_redirects(app)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -83,36 +77,6 @@ def create_app(settings: Settings | None = None, temporal_client: Client | None 
     if _mailbox_enabled(settings):
         _mount_dev_mailbox(app, settings.data_dir / "mailbox")
     return app
-
-
-async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    """Errors as ``{"error", "message"}``: a dict detail as it is, anything else as its message."""
-    body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_input(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Name each bad field; never echo the submitted values (they may be passwords).
-        fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
-        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        return JSONResponse({"error": "invalid_input", "message": message, "fields": fields}, status_code=422)
-
-    @app.exception_handler(CustomerLoginRequired)
-    async def to_customer_login(request: Request, exc: CustomerLoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-
-    @app.exception_handler(PasswordChangeRequired)
-    async def to_password_change(request: Request, exc: PasswordChangeRequired) -> RedirectResponse:
-        return RedirectResponse("/account/password", status_code=303)
-
-    @app.exception_handler(staff_auth.StaffLoginRequired)
-    async def to_login(request: Request, exc: staff_auth.StaffLoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/desk/login?next={quote(request.url.path)}", status_code=303)
 
 
 def _mailbox_enabled(settings: Settings) -> bool:

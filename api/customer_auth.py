@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from api import sessions
+from api.errors import ApiError
 from api.sessions import CUSTOMER
 from api.staff_auth import DUMMY_HASH, LoginRefused
 from domain import credentials
@@ -49,19 +50,19 @@ class PasswordChangeRequired(Exception):
 
 def _second_factor_problem(engine: Engine, settings: Settings, customer: Customer,
                            client_cert: str | None) -> str | None:
-    """Why the presented client certificate does not do as the second factor, or None."""
+    """Why the presented client certificate does not do as the second factor (a reason code), or None."""
     mode = settings.customer_client_cert
     if mode == "off" or (mode == "bound" and not customer.client_cert_serial):
         return None
     if not customer.client_cert_serial:
-        return "no client certificate is bound to this account; ask support"
+        return "none_bound"
     if not client_cert:
-        return "log in with the client certificate bound to this account"
+        return "required"
     try:
         serial = certificates.verified_login_certificate(engine, unquote(client_cert))
-    except ValueError as refused:
-        return str(refused)
-    return None if serial == customer.client_cert_serial else "this client certificate is not bound to this account"
+    except certificates.CertificateRefused as refused:
+        return refused.reason
+    return None if serial == customer.client_cert_serial else "not_bound"
 
 
 def login(engine: Engine, settings: Settings, access_key: str, password: str,
@@ -71,11 +72,11 @@ def login(engine: Engine, settings: Settings, access_key: str, password: str,
         ok = credentials.verify_password(customer.password_hash if customer else DUMMY_HASH, password)
         if customer is None:
             audit.record(s, "anonymous", "customer.login_failed", "customer:unknown", access_key=access_key[:8])
-            raise LoginRefused("invalid", "wrong access key or password")
+            raise LoginRefused("invalid")
         subject = f"customer:{customer.id}"
         if customer.locked_at is not None:
             audit.record(s, subject, "customer.login_refused", subject, reason="locked")
-            raise LoginRefused("locked", "this account is locked after repeated failures; ask for a password reset")
+            raise LoginRefused("locked")
         if not ok:
             locked = sessions.count_failure(customer, settings.login_max_failures)
             s.add(customer)
@@ -84,19 +85,18 @@ def login(engine: Engine, settings: Settings, access_key: str, password: str,
                          failures=customer.failed_logins)
             s.commit()
             if locked:
-                raise LoginRefused("locked", "this account is now locked after repeated failures; "
-                                             "ask for a password reset")
-            raise LoginRefused("invalid", "wrong access key or password")
+                raise LoginRefused("locked")
+            raise LoginRefused("invalid")
         problem = _second_factor_problem(engine, settings, customer, client_cert)
         if problem:
             # Not a guess at the password (that was right), so it does not count towards the lock.
             audit.record(s, subject, "customer.login_refused", subject, reason=problem)
             s.commit()
-            raise LoginRefused("client_certificate", problem)
+            raise LoginRefused("client_certificate", f"client_certificate_{problem}")
         if customer.password_is_initial and customer.password_expired:
             audit.record(s, subject, "customer.login_refused", subject, reason="initial password expired")
             s.commit()
-            raise LoginRefused("password_expired", "the initial password has expired; ask for a password reset")
+            raise LoginRefused("password_expired")
         customer.failed_logins = 0
         s.add(customer)
         token, csrf = sessions.open_session(s, CUSTOMER, int(customer.id or 0))
@@ -142,8 +142,7 @@ def require_customer(request: Request) -> CustomerPrincipal:
     principal = require_customer_session(request)
     if principal.must_change_password:
         if request.url.path.startswith("/api/"):
-            raise HTTPException(403, {"error": "password_change_required",
-                                      "message": "change the initial password first (POST /api/v1/password)"})
+            raise ApiError(403, "password_change_required")
         raise PasswordChangeRequired()
     return principal
 
@@ -153,7 +152,7 @@ def change_password(engine: Engine, principal: CustomerPrincipal, current: str, 
     """Sets the customer's own password; ends every other session. Returns the version of the
     initial password this replaced (its expiry timer has nothing left to do), else None.
 
-    Raises ValueError with the reason when the current password is wrong or the new one is not allowed.
+    Raises ValueError with the reason's code when the current password is wrong or the new one is not allowed.
     """
     with session_scope(engine) as s:
         customer = s.exec(select(Customer).where(Customer.id == principal.id).with_for_update()).one()
@@ -161,10 +160,10 @@ def change_password(engine: Engine, principal: CustomerPrincipal, current: str, 
             audit.record(s, principal.actor, "customer.password_change_refused", principal.actor,
                          reason="wrong current password")
             s.commit()
-            raise ValueError("the current password is wrong")
+            raise ValueError("current_password_wrong")
         problem = password_problem(new, customer.access_key, current)
         if problem:
-            raise ValueError(problem)
+            raise ValueError(f"password_{problem}")
         was_initial = customer.password_is_initial
         customer.password_hash = credentials.hash_password(new)
         customer.password_is_initial, customer.password_expired = False, False

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import Request, Response
 from sqlmodel import select
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
 from api.i18n import messages, request_language
 from domain import enrollment as e
@@ -27,13 +25,13 @@ from domain.credentials import hash_password, new_download_password, verify_pass
 from domain.pki.hierarchy import CLIENT_CA
 from domain.pki.profiles import to_pkcs12
 from domain.settings import Settings
+from processes import login_certificates as process
+from processes.client import Closed, Processes, Refused, Unavailable
+from processes.login_certificates import Attempt, AttemptAnswer
 from store import certificates
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, EnrollmentDraft, LoginUser
-from workflows.login_delivery import Attempt, AttemptAnswer, LoginCertProcess
-from workflows.login_registration import LoginCertRegistration
-from workflows.login_reissue import LoginCertReissue
 
 # How a process state that refuses a step reaches the person: (HTTP status, message key).
 REFUSALS: dict[str, tuple[int, str]] = {
@@ -144,16 +142,19 @@ def not_found(request: Request) -> StepAnswer:
     return StepAnswer(404, {"error": "not_found", "message": messages(request)("eu_err_not_found")})
 
 
-async def _update(request: Request, link: Link, update: Any, attempt: Attempt) -> AttemptAnswer | str:
-    """The workflow's answer, or the state that refused the step."""
-    client = await request.app.state.temporal.client()
+# A step of a process: ``processes.login_certificates.enter_otp``, ``set_secret``, ``answer``, ``download``.
+Step = Callable[[Processes, str, Attempt], Awaitable[AttemptAnswer]]
+
+
+async def _update(request: Request, link: Link, step: Step, attempt: Attempt) -> AttemptAnswer | str:
+    """The workflow's answer, or the state that refused the step ("unavailable": nothing was counted)."""
     try:
-        return await client.get_workflow_handle(link.workflow_id).execute_update(update, attempt,
-                                                                                 result_type=AttemptAnswer)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        return cause.type or "error" if isinstance(cause, ApplicationError) else "error"
-    except RPCError:
+        return await step(request.app.state.processes, link.workflow_id, attempt)
+    except Refused as exc:
+        return "error" if exc.code == "refused" else exc.code  # a refusal without a state
+    except Unavailable:
+        return "unavailable"
+    except Closed:
         # The process has ended (its workflow is closed): the row says how.
         with session_scope(request.app.state.engine) as s:
             row = s.get(Enrollment, link.id)
@@ -174,7 +175,7 @@ async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
         return not_found(request)
     entered = e.normalise_otp(otp)
     correct = bool(link.otp_hash) and await asyncio.to_thread(verify_password, link.otp_hash or "", entered)
-    answer = await _update(request, link, LoginCertRegistration.enter_otp, Attempt(correct))
+    answer = await _update(request, link, process.enter_otp, Attempt(correct))
     if isinstance(answer, str):
         return refusal(request, answer)
     if not answer.accepted:
@@ -218,7 +219,7 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
     if not holds_step_cookie(request, link):
         return refusal(request, "otp_again")  # the URL alone is not enough: the OTP is
     draft_id, password = await _draft(link, request, question_id, answer)
-    result = await _update(request, link, LoginCertRegistration.set_secret, Attempt(True, draft_id))
+    result = await _update(request, link, process.set_secret, Attempt(True, draft_id))
     if isinstance(result, str):
         _drop_draft(request, draft_id)
         return refusal(request, result)
@@ -237,7 +238,7 @@ async def submit_reissue_answer(request: Request, token: str, answer: str) -> St
     correct = bool(answer_hash) and await asyncio.to_thread(verify_password, answer_hash or "",
                                                              e.normalise_answer(answer))
     draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
-    result = await _update(request, link, LoginCertReissue.answer, Attempt(correct, draft_id))
+    result = await _update(request, link, process.answer, Attempt(correct, draft_id))
     if isinstance(result, str):
         if draft_id:
             _drop_draft(request, draft_id)
@@ -273,7 +274,7 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
     bundle = await asyncio.to_thread(_pkcs12, request, link, password) if correct else None
     if correct and bundle is None:
         return refusal(request, "unavailable")  # our fault, not a wrong password: nothing counted
-    result = await _update(request, link, LoginCertProcess.download, Attempt(correct))
+    result = await _update(request, link, process.download, Attempt(correct))
     if isinstance(result, str):
         return refusal(request, result, lock_key=lock_key)
     if not result.accepted or bundle is None:

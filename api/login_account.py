@@ -16,10 +16,8 @@ from urllib.parse import unquote
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import col, select
-from starlette.exceptions import HTTPException
 
-from api import sessions
-from api.app import http_error
+from api import errors, sessions
 from api.i18n import messages, request_language
 from api.rendering import render
 from domain import enrollment as e
@@ -57,8 +55,8 @@ def _presented_serial(request: Request) -> str:
         raise CertificateRefused(401, "no_certificate")
     try:
         return certificates.verified_login_certificate(request.app.state.engine, unquote(header))
-    except ValueError as refused:
-        raise CertificateRefused(403, "revoked" if "revoked" in str(refused) else "invalid") from None
+    except certificates.CertificateRefused as refused:
+        raise CertificateRefused(403, "revoked" if refused.reason == "revoked" else "invalid") from None
 
 
 def require_holder(request: Request) -> Holder:
@@ -127,7 +125,7 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
         response.status_code = exc.status
         return response
 
-    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    errors.install(app)
 
     @app.get("/")
     async def root() -> RedirectResponse:

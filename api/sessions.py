@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlmodel import Session, select
 
+from api.errors import ApiError
 from store.models import CustomerSession, EndUserSession, StaffSession, utcnow
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -95,8 +96,7 @@ def live_session(s: Session, kind: SessionKind, token: str) -> Any | None:
 def refuse_anonymous(request: Request, who: str, page_exception: type[Exception]) -> NoReturn:
     """No session: API calls get 401, pages a redirect to the login page (via ``page_exception``)."""
     if request.url.path.startswith("/api/"):
-        raise HTTPException(401, {"error": "unauthorized", "message": f"{who} login required"},
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "unauthorized", key=f"{who}_login_required", headers={"WWW-Authenticate": "Bearer"})
     raise page_exception()
 
 
@@ -112,7 +112,7 @@ def count_failure(account: Any, max_failures: int) -> bool:
 def check_csrf(via: str, expected: str, submitted: str | None) -> None:
     """Cookie sessions must prove the form came from our page; bearer tokens are not sent by browsers."""
     if via == "cookie" and not hmac.compare_digest(expected, submitted or ""):
-        raise HTTPException(403, {"error": "csrf", "message": "the form has expired; reload the page and try again"})
+        raise ApiError(403, "csrf")
 
 
 def set_cookie(response: Any, kind: SessionKind, production: bool, token: str) -> None:

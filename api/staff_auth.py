@@ -6,11 +6,12 @@ so no customer or tenant ever reaches a staff page or endpoint.
 
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from api import sessions
+from api.errors import ApiError
 from api.sessions import STAFF
 from domain import credentials
 from domain.settings import Settings
@@ -40,9 +41,12 @@ class StaffPrincipal:
 
 
 class LoginRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    """``code`` is the answer's error code; ``reason`` (optional) names the message more precisely."""
+
+    def __init__(self, code: str, reason: str = "") -> None:
+        super().__init__(reason or code)
         self.code = code
+        self.reason = reason
 
 
 def login(engine: Engine, settings: Settings, username: str, password: str) -> tuple[str, StaffPrincipal]:
@@ -53,10 +57,10 @@ def login(engine: Engine, settings: Settings, username: str, password: str) -> t
         ok = credentials.verify_password(staff.password_hash if staff else DUMMY_HASH, password)
         if staff is None:
             audit.record(s, f"staff:{username[:40]}", "staff.login_failed", "staff:unknown", reason="unknown user")
-            raise LoginRefused("invalid", "wrong username or password")
+            raise LoginRefused("invalid")
         if staff.locked_at is not None:
             audit.record(s, f"staff:{username}", "staff.login_refused", f"staff:{staff.id}", reason="locked")
-            raise LoginRefused("locked", "this account is locked after repeated failures; ask a supervisor")
+            raise LoginRefused("locked")
         if not ok:
             locked = sessions.count_failure(staff, settings.login_max_failures)
             s.add(staff)
@@ -65,9 +69,9 @@ def login(engine: Engine, settings: Settings, username: str, password: str) -> t
             if locked:
                 # Committed even though we refuse: the lock must stick.
                 s.commit()
-                raise LoginRefused("locked", "this account is now locked after repeated failures; ask a supervisor")
+                raise LoginRefused("locked")
             s.commit()
-            raise LoginRefused("invalid", "wrong username or password")
+            raise LoginRefused("invalid")
         staff.failed_logins = 0
         if credentials.needs_rehash(staff.password_hash):
             staff.password_hash = credentials.hash_password(password)
@@ -111,7 +115,7 @@ def require_staff(request: Request) -> StaffPrincipal:
 def require_supervisor(request: Request) -> StaffPrincipal:
     principal = require_staff(request)
     if principal.role != "supervisor":
-        raise HTTPException(403, {"error": "forbidden", "message": "supervisors only"})
+        raise ApiError(403, "forbidden", key="supervisors_only")
     return principal
 
 

@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlmodel import select
 
+from api.errors import ApiError
 from domain.credentials import api_key_matches, split_api_key
 from store.db import session_scope
 from store.models import Tenant
@@ -29,5 +30,4 @@ def require_tenant(request: Request) -> TenantPrincipal:
             tenant = s.exec(select(Tenant).where(Tenant.api_key_id == parts[0])).first()
             if tenant is not None and api_key_matches(tenant.api_key_digest, parts[1]):
                 return TenantPrincipal(int(tenant.id or 0), tenant.name)
-    raise HTTPException(401, {"error": "unauthorized", "message": "a valid tenant API key is required"},
-                        headers={"WWW-Authenticate": "Bearer"})
+    raise ApiError(401, "unauthorized", key="tenant_key_required", headers={"WWW-Authenticate": "Bearer"})

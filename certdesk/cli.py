@@ -62,12 +62,13 @@ def _emit(as_json: bool, data: dict[str, object], text: str) -> None:
 
 
 async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
+    from processes.accounts import start_initial_password_timer
     from processes.client import Processes
     from processes.connection import TemporalHandle
 
     try:
         processes = Processes(TemporalHandle(settings), settings)
-        await processes.start_initial_password_timer(new.id, new.password_version, new.password_expires_at)
+        await start_initial_password_timer(processes, new.id, new.password_version, new.password_expires_at)
         return True
     except Exception:  # noqa: BLE001 (Temporal down: `certdesk up` starts the timer on its next start)
         return False

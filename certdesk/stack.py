@@ -22,10 +22,12 @@ from certdesk.dev_server import start_dev_server
 from certdesk.servers import embedded_server, start
 from domain.pki import errors as pki_errors
 from domain.settings import Settings
+from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle, connect
+from processes.pki import ensure_crl_schedule
 from store.db import engine_for, migrate
-from worker import build_worker
+from certdesk.worker import build_worker
 
 
 def say(text: str) -> None:
@@ -36,7 +38,7 @@ async def reconcile_timers(processes: Processes, settings: Settings) -> int:
     started = 0
     engine = engine_for(settings.resolved_database_url)
     for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine):
-        started += await processes.start_initial_password_timer(customer_id, version, expires_at)
+        started += await start_initial_password_timer(processes, customer_id, version, expires_at)
     return started
 
 
@@ -117,7 +119,7 @@ async def run(settings: Settings) -> int:
             return 1
 
         processes = Processes(TemporalHandle(settings, client), settings)
-        if await processes.ensure_crl_schedule():
+        if await ensure_crl_schedule(processes):
             say("certdesk: scheduled CRL publication")
         started = await reconcile_timers(processes, settings)
         if started:

@@ -12,6 +12,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from domain.messages import translator
+
 OTP_DIGITS = 8
 ANSWER_MAX = 64
 
@@ -30,22 +32,18 @@ REVOKE_OLD = ("on_download", "immediately")
 
 @dataclass(frozen=True)
 class SecretQuestion:
+    """A secret question; its wording is in the message catalogue as ``question_<id>``."""
+
     id: str
-    ja: str
-    en: str
 
     def text(self, language: str) -> str:
-        return self.en if language == "en" else self.ja
+        """The question in English for ``en``, in Japanese otherwise."""
+        return translator("en" if language == "en" else "ja")(f"question_{self.id}")
 
 
-QUESTIONS: tuple[SecretQuestion, ...] = (
-    SecretQuestion("mother_maiden_name", "母親の旧姓は？", "What is your mother's maiden name?"),
-    SecretQuestion("first_pet", "初めて飼ったペットの名前は？", "What was the name of your first pet?"),
-    SecretQuestion("birth_town", "生まれた町の名前は？", "In which town were you born?"),
-    SecretQuestion("elementary_school", "卒業した小学校の名前は？", "Which elementary school did you attend?"),
-    SecretQuestion("childhood_nickname", "子供の頃のあだ名は？", "What was your childhood nickname?"),
-    SecretQuestion("favourite_food", "好きな食べ物は？", "What is your favourite food?"),
-)
+QUESTIONS: tuple[SecretQuestion, ...] = tuple(SecretQuestion(q) for q in (
+    "mother_maiden_name", "first_pet", "birth_town", "elementary_school", "childhood_nickname", "favourite_food",
+))
 QUESTION_IDS = {q.id: q for q in QUESTIONS}
 
 

@@ -5,13 +5,14 @@ MIN_LENGTH, MAX_LENGTH = 12, 128
 
 
 def password_problem(new: str, access_key: str, current: str | None = None) -> str | None:
-    """Why ``new`` cannot be the password, or None when it can."""
+    """Why ``new`` cannot be the password (a code: too_short, too_long, contains_access_key,
+    same_as_current), or None when it can."""
     if len(new) < MIN_LENGTH:
-        return f"the new password must be at least {MIN_LENGTH} characters"
+        return "too_short"
     if len(new) > MAX_LENGTH:
-        return f"the new password must be at most {MAX_LENGTH} characters"
+        return "too_long"
     if access_key and access_key in new.replace(" ", ""):
-        return "the new password must not contain the access key"
+        return "contains_access_key"
     if current is not None and new == current:
-        return "the new password must differ from the current one"
+        return "same_as_current"
     return None

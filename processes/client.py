@@ -1,7 +1,9 @@
 """The one way to reach the workflows from outside them: start, update, signal, query.
 
-Callers name workflows and their handlers by reference (``ServerCertApplication.cancel``),
-never by string, and get the product's errors instead of Temporal's:
+The modules beside this one (``processes.applications``, ``processes.accounts``, …) say what
+each process is started and moved with, naming workflows and their handlers by reference
+(``ServerCertApplication.cancel``), never by string; this one does it, and turns Temporal's
+errors into the product's:
 
 - ``Unavailable``: Temporal could not be reached or refused the call; nothing happened there.
   A start that fails this way first runs the caller's ``rollback``, so no row is left that no
@@ -12,17 +14,10 @@ never by string, and get the product's errors instead of Temporal's:
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import (
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -33,13 +28,8 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.settings import Settings, calendar_spec
+from domain.settings import Settings
 from processes.connection import TemporalHandle
-from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
-from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
-from workflows.initial_password import workflow_id as initial_password_workflow_id
-from workflows.password_reset import PasswordReset, PasswordResetInput
-from workflows.password_reset import workflow_id as password_reset_workflow_id
 
 log = logging.getLogger("certdesk.processes")
 T = TypeVar("T")
@@ -75,7 +65,7 @@ class Processes:
         self.temporal = temporal
         self.settings = settings
 
-    async def _client(self):  # type: ignore[no-untyped-def]
+    async def client(self) -> Client:
         try:
             return await self.temporal.client()
         except _DOWN as exc:
@@ -93,7 +83,7 @@ class Processes:
         ``Unavailable`` is raised.
         """
         try:
-            client = await self._client()
+            client = await self.client()
             await client.start_workflow(
                 run, arg, id=id, task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE if once
@@ -114,7 +104,7 @@ class Processes:
     async def execute(self, run: Callable[..., Any], arg: Any, *, id: str,  # noqa: A002
                       run_timeout: timedelta) -> Any:
         """Runs a short workflow to its end and returns its result."""
-        client = await self._client()
+        client = await self.client()
         try:
             return await client.execute_workflow(run, arg, id=id, task_queue=self.settings.task_queue,
                                                  execution_timeout=run_timeout)
@@ -126,7 +116,7 @@ class Processes:
     async def update(self, workflow_id: str, update: Callable[..., Any], arg: Any = None,
                      result_type: type[T] | None = None) -> Any:
         """The update's result; ``Refused`` with the validator's reason, ``Closed`` if it has ended."""
-        client = await self._client()
+        client = await self.client()
         handle = client.get_workflow_handle(workflow_id)
         try:
             if arg is None:
@@ -144,7 +134,7 @@ class Processes:
 
     async def signal(self, workflow_id: str, signal: Callable[..., Any], arg: Any = None) -> None:
         """Signals a running workflow; ``Closed`` if it has ended."""
-        client = await self._client()
+        client = await self.client()
         handle = client.get_workflow_handle(workflow_id)
         try:
             if arg is None:
@@ -158,7 +148,7 @@ class Processes:
 
     async def status(self, workflow_id: str) -> str:
         """RUNNING, COMPLETED, ...; ``Unavailable`` when Temporal cannot say."""
-        client = await self._client()
+        client = await self.client()
         try:
             description = await client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
@@ -166,47 +156,3 @@ class Processes:
                 raise Closed(workflow_id) from None
             raise Unavailable(type(exc).__name__) from None
         return description.status.name if description.status else "UNKNOWN"
-
-    # --- the processes started outside any request ---------------------------------------
-
-    async def start_initial_password_timer(self, customer_id: int, password_version: int,
-                                           expires_at: datetime) -> bool:
-        """Returns False when that timer was already running (or has run)."""
-        return await self.start(
-            InitialPasswordExpiry.run,
-            InitialPasswordInput(customer_id, password_version, expires_at.isoformat(), self.settings.language),
-            id=initial_password_workflow_id(customer_id, password_version), customer_id=customer_id)
-
-    async def password_changed(self, customer_id: int, password_version: int) -> None:
-        """Ends the initial password's timer; ``Closed`` when none is running."""
-        await self.signal(initial_password_workflow_id(customer_id, password_version),
-                          InitialPasswordExpiry.password_changed)
-
-    async def start_password_reset(self, customer_id: int, access_key: str, organization: str,
-                                   requested_by: str) -> str:
-        """Starts the customer's reset, or joins the one already open. Returns the workflow id."""
-        settings = self.settings
-        wf_id = password_reset_workflow_id(customer_id)
-        await self.start(
-            PasswordReset.run,
-            PasswordResetInput(customer_id, access_key, organization, requested_by,
-                               settings.password_reset_business_days, settings.initial_password_ttl.total_seconds(),
-                               calendar_spec(settings), settings.language),
-            id=wf_id, join_existing=True, customer_id=customer_id)
-        return wf_id
-
-    async def ensure_crl_schedule(self) -> bool:
-        """The Schedule that republishes every CRL; True when it was created now."""
-        client = await self._client()
-        try:
-            await client.create_schedule(
-                SCHEDULE_ID,
-                Schedule(
-                    action=ScheduleActionStartWorkflow(CrlPublication.run, id=SCHEDULE_ID,
-                                                       task_queue=self.settings.task_queue),
-                    spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=INTERVAL)]),
-                ),
-            )
-            return True
-        except ScheduleAlreadyRunningError:
-            return False

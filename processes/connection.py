@@ -11,6 +11,8 @@ from temporalio.client import Client
 
 from domain.settings import Settings
 
+TemporalClient = Client  # for callers above this layer, which do not import temporalio themselves
+
 # A poller that has not called in this long is a worker that has gone.
 WORKER_POLL_FRESHNESS = timedelta(minutes=2)
 CONNECT_TIMEOUT = timedelta(seconds=5)

@@ -82,26 +82,33 @@ def latest_crl(engine: Engine, issuer: str) -> CrlRecord | None:
                       .order_by(col(CrlRecord.number).desc())).first()
 
 
+class CertificateRefused(ValueError):
+    """A presented login certificate that does not log anyone in; ``reason`` says why (a message key's end)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # unreadable | foreign | not_valid_now | revoked | unknown
+
+
 def verified_login_certificate(engine: Engine, pem: str, now: datetime | None = None) -> str:
-    """The serial of a login certificate that is ours, in date and not revoked; else ValueError."""
+    """The serial of a login certificate that is ours, in date and not revoked; else CertificateRefused."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
-        raise ValueError("the client certificate cannot be read") from None
+        raise CertificateRefused("unreadable") from None
     issuer = ca_certificate(engine, CLIENT_CA)
     try:
         if issuer is None:
             raise ValueError
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
-        raise ValueError("the client certificate was not issued by this service's login CA") from None
+        raise CertificateRefused("foreign") from None
     when = now or utcnow()
     if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
-        raise ValueError("the client certificate is not valid now")
+        raise CertificateRefused("not_valid_now")
     serial = format(cert.serial_number, "x")
     with session_scope(engine) as s:
         row = certificate_record(s, CLIENT_CA, serial)
     if row is None or row.state != "issued":
-        raise ValueError("the client certificate has been revoked" if row is not None and row.state == "revoked"
-                         else "the client certificate is not one this service issued")
+        raise CertificateRefused("revoked" if row is not None and row.state == "revoked" else "unknown")
     return serial

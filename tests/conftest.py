@@ -125,7 +125,7 @@ async def local_stack(local_env: WorkflowEnvironment, settings: Settings, engine
     The dev server outlives this test's database: what the test left running is ended, since
     workflow ids (``password-reset-{customer id}``) repeat in the next test's fresh database.
     """
-    from worker import build_worker
+    from certdesk.worker import build_worker
 
     settings = settings.model_copy(update={"temporal_address": local_env.client.service_client.config.target_host})
     async with build_worker(local_env.client, settings):

@@ -27,7 +27,7 @@ from domain.settings import Settings  # noqa: E402
 from store import dev_mailbox  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from worker import build_worker  # noqa: E402
+from certdesk.worker import build_worker  # noqa: E402
 from workflows.crl_publication import CrlPublication  # noqa: E402
 from workflows.human_task import TaskDecision  # noqa: E402
 from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput  # noqa: E402

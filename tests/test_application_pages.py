@@ -15,9 +15,9 @@ from sqlmodel import select
 
 from api import customer_auth
 from api.app import create_app
-from api.applications_api import REVOCATION_RECEIVED
 from ca import authority
 from certdesk import accounts
+from domain.messages import catalogue
 from domain.settings import Settings
 from store.db import session_scope
 from store.models import Application
@@ -233,7 +233,7 @@ async def test_download_and_revoke_from_the_detail_page(pages: Pages) -> None:
                                      data={"csrf_token": csrf, "reason": "cessation"})
     assert done.status_code == 303, done.text
     page = await pages.customer.get(done.headers["location"])
-    assert REVOCATION_RECEIVED["ja"] in page.text and 'id="revoke"' not in page.text
+    assert catalogue("ja")["app_revocation_received"] in page.text and 'id="revoke"' not in page.text
     twice = await pages.customer.post(f"/account/applications/{app_id}/revoke",
                                       data={"csrf_token": csrf, "reason": "cessation"})
     assert twice.status_code == 409 and "失効申請はすでに受け付けています" in twice.text

@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.tasks import list_tasks
 from ca import authority
 from certdesk import accounts
 from domain.pki.lint import LintProfile, lint_certificate
@@ -18,8 +17,9 @@ from domain.settings import Settings
 from store import dev_mailbox
 from store.db import session_scope
 from store.models import Application, CertificateRecord
+from store.tasks import list_tasks
 from tests.test_certificate_authority import make_csr
-from worker import build_worker
+from certdesk.worker import build_worker
 from workflows.human_task import TaskDecision
 from workflows.server_cert_application import ApplicationInput, ServerCertApplication
 

@@ -367,7 +367,7 @@ async def test_ev_is_reissued_only_once(portal: Portal, engine: Engine) -> None:
 async def test_delayed_revocation_fires_after_the_wait_across_a_worker_restart(
     local_env: WorkflowEnvironment, settings: Settings, engine: Engine, smtp_sink: tuple[int, Path]
 ) -> None:
-    from worker import build_worker
+    from certdesk.worker import build_worker
 
     settings = settings.model_copy(
         update={

@@ -31,7 +31,7 @@ async def test_support_takes_a_phone_reset_from_login_to_done(
         await page.get_by_label("ユーザー名").fill("sato")
         await page.get_by_label("パスワード").fill("wrong password")
         await page.get_by_role("button", name="ログイン").click()
-        await expect(page.get_by_role("alert")).to_contain_text("wrong username or password")
+        await expect(page.get_by_role("alert")).to_contain_text("ユーザー名またはパスワードが正しくありません")
 
         await page.get_by_label("パスワード").fill(PASSWORD)
         await page.get_by_role("button", name="ログイン").click()

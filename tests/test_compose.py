@@ -141,7 +141,7 @@ def test_app_services_are_built_from_this_repository(services: dict, name: str) 
     ("name", "command"),
     [
         ("api", ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000"]),
-        ("worker", ["python", "worker.py"]),
+        ("worker", ["python", "-m", "certdesk.worker"]),
         ("migrate", ["certdesk", "migrate"]),
         ("account", ["uvicorn", "--factory", "api.login_account:create_account_app", "--host", "0.0.0.0",
                      "--port", "8001"]),

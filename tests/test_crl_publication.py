@@ -15,8 +15,9 @@ from domain.pki import hierarchy
 from domain.settings import Settings
 from processes.client import Processes
 from processes.connection import TemporalHandle
+from processes.pki import ensure_crl_schedule
 from store import certificates
-from worker import build_worker
+from certdesk.worker import build_worker
 from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
 
 PUBLIC = "http://pki.certdesk-test.com"
@@ -44,8 +45,8 @@ async def test_schedule_is_created_once_and_runs_daily(local_env: WorkflowEnviro
     handle = client.get_schedule_handle(SCHEDULE_ID)
     try:
         processes = Processes(TemporalHandle(settings, client), settings)
-        assert await processes.ensure_crl_schedule() is True
-        assert await processes.ensure_crl_schedule() is False
+        assert await ensure_crl_schedule(processes) is True
+        assert await ensure_crl_schedule(processes) is False
         described = await handle.describe()
         assert [i.every for i in described.schedule.spec.intervals] == [INTERVAL]
         assert described.schedule.action.workflow == "CrlPublication"

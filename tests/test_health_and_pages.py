@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.settings import Settings
-from worker import build_worker
+from certdesk.worker import build_worker
 
 
 def _client(settings: Settings, temporal_address: str) -> httpx.AsyncClient:

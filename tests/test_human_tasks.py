@@ -16,16 +16,16 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.tasks import get_task, list_tasks
 from certdesk import accounts
 from certdesk.dev_server import installed_binary
+from certdesk.worker import build_worker
 from domain import credentials
 from domain.business_calendar import CalendarSpec
 from domain.settings import Settings
 from store import dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer
-from worker import build_worker
+from store.tasks import get_task, list_tasks
 from workflows.human_task import TaskDecision
 from workflows.password_reset import PasswordReset, PasswordResetInput, PasswordResetResult
 

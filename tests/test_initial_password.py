@@ -17,7 +17,7 @@ from domain.settings import Settings
 from store import dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer, SentEmail
-from worker import build_worker
+from certdesk.worker import build_worker
 from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
 
 

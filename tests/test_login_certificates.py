@@ -23,11 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from ca import authority
 from certdesk import accounts
+from certdesk.worker import build_worker
 from domain.settings import Settings
 from store import certificates, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
-from worker import build_worker
 
 
 @dataclass
@@ -387,20 +387,3 @@ async def test_reissue_link_expires(service: Service) -> None:
     bad = await svc.http.post(f"/api/v1/login-certificates/{old_serial}/reissue", headers=svc.tenant,
                               json={"revoke_old": "later"})
     assert bad.status_code == 422
-
-
-async def test_without_temporal_nothing_is_created(settings: Settings, engine: Engine) -> None:
-    """Temporal unreachable: 503 with a clear message, and no enrollment row is left behind."""
-    from tests.conftest import free_port
-
-    authority.ensure_hierarchy(engine, settings)
-    _, key = accounts.create_tenant(engine, "Example Shop")
-    down = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(down)),
-                                 base_url="http://certdesk.test") as http:
-        answer = await http.post("/api/v1/enrollments", headers={"authorization": f"Bearer {key}"},
-                                 json={"user_id": "u-1", "email": "u1@example.jp", "name": "Yamada Taro"})
-    assert answer.status_code == 503 and "nothing was created" in answer.json()["message"]
-    assert "one_time_password" not in answer.json()
-    with session_scope(engine) as s:
-        assert not s.exec(select(Enrollment)).all()

@@ -16,7 +16,7 @@ from store import dev_mailbox
 from store.db import session_scope
 from store.models import Application, CertificateRecord
 from tests.test_certificate_authority import make_csr
-from worker import build_worker
+from certdesk.worker import build_worker
 from workflows.reissue import Reissue, ReissueInput
 
 

@@ -16,6 +16,15 @@ ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
 
 @dataclass
+class LoginRevocationInput:
+    """What the website asked for; the same fields (and payload) as the activity's ``LoginRevocation``."""
+
+    serial: str
+    reason: str  # RFC 5280 name
+    actor: str
+
+
+@dataclass
 class LoginRevocationResult:
     revoked: bool  # False: it was already revoked
 
@@ -27,7 +36,8 @@ def workflow_id(serial: str) -> str:
 @workflow.defn
 class LoginCertRevocation:
     @workflow.run
-    async def run(self, req: LoginRevocation) -> LoginRevocationResult:
+    async def run(self, req: LoginRevocationInput) -> LoginRevocationResult:
         revoked: bool = await workflow.execute_activity_method(
-            LoginCertActivities.revoke_login_certificate, req, start_to_close_timeout=ACTIVITY_TIMEOUT)
+            LoginCertActivities.revoke_login_certificate, LoginRevocation(req.serial, req.reason, req.actor),
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
         return LoginRevocationResult(revoked)

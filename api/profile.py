@@ -7,61 +7,22 @@ the form again with each bad field marked) → ``POST /account/profile`` (登録
 carries an id. The audit log says which sections changed, never the personal data itself.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlmodel import select
 
-from api.customer_auth import CustomerPrincipal, check_csrf, require_customer
-from api.i18n import MESSAGES, request_language, translator
+from api.customer_auth import CustomerPrincipal, check_csrf
+from api.deps import Customer as CurrentCustomer
+from api.i18n import messages, request_language, translator
 from api.rendering import render
 from domain import profile as profiles
-from store import audit
-from store.db import session_scope
-from store.models import Customer, CustomerProfile, utcnow
+from store.profiles import load_profile, save_profile
 
 router = APIRouter()
-CurrentCustomer = Annotated[CustomerPrincipal, Depends(require_customer)]
 NO_STORE = {"Cache-Control": "no-store"}  # personal data: not for shared caches or the back button
 
-
-# --- storage ----------------------------------------------------------------------------------
-
-def _stored(row: CustomerProfile) -> dict[str, Any]:
-    return {"reseller_code": row.reseller_code, "organization": row.organization, "contacts": row.contacts}
-
-
-def load_profile(engine: Engine, customer: CustomerPrincipal) -> dict[str, Any]:
-    """The saved document, or blanks with the account's organization name when nothing is saved."""
-    with session_scope(engine) as s:
-        row = s.get(CustomerProfile, customer.id)
-        if row is None:
-            return profiles.empty_document(customer.organization)
-        return profiles.merged_with_defaults(_stored(row))
-
-
-def save_profile(engine: Engine, customer: CustomerPrincipal, profile: profiles.Profile) -> dict[str, Any]:
-    """Replaces the customer's profile with this (validated) one; audited. Returns the saved document."""
-    doc = profile.document()
-    with session_scope(engine) as s:
-        # One writer per customer at a time: the first save of two racing ones must not collide.
-        s.exec(select(Customer).where(Customer.id == customer.id).with_for_update()).one()
-        row = s.get(CustomerProfile, customer.id)
-        before = _stored(row) if row is not None else None
-        if row is None:
-            row = CustomerProfile(customer_id=customer.id)
-        row.reseller_code, row.organization, row.contacts = doc["reseller_code"], doc["organization"], doc["contacts"]
-        row.updated_at = utcnow()
-        s.add(row)
-        audit.record(s, customer.actor, "customer.profile_saved", customer.actor, created=before is None,
-                     sections=profiles.changed_sections(before, doc))
-    return profiles.merged_with_defaults(doc)
-
-
-# --- JSON API -----------------------------------------------------------------------------------
 
 @router.get("/api/v1/account/profile")
 async def api_get_profile(request: Request, customer: CurrentCustomer) -> JSONResponse:
@@ -88,12 +49,13 @@ def _labels(t: Any) -> dict[str, str]:
     return labels
 
 
-def _messages(lang: str, errors: list[profiles.FieldError]) -> dict[str, str]:
-    """Each bad field's message in the page's language (English text when no translation)."""
+def field_messages(request: Request, errors: list[profiles.FieldError]) -> dict[str, str]:
+    """Each bad field's message in the request's language (``profile_err_<code>``), first one per field."""
+    t = messages(request)
     out: dict[str, str] = {}
     for e in errors:
-        template = MESSAGES[lang].get(f"profile_err_{e.code}") or MESSAGES["ja"].get(f"profile_err_{e.code}")
-        out.setdefault(e.field, template.format(**e.ctx) if template else e.message)
+        template = t(f"profile_err_{e.code}")
+        out.setdefault(e.field, template.format(**e.ctx) if template != f"profile_err_{e.code}" else t("val_invalid"))
     return out
 
 
@@ -110,10 +72,9 @@ def _page(request: Request, template: str, customer: CustomerPrincipal, status: 
 
 def _form_page(request: Request, customer: CustomerPrincipal, values: dict[str, str],
                errors: list[profiles.FieldError] | None = None) -> Response:
-    lang = request_language(request)
-    messages = _messages(lang, errors or [])
-    return _page(request, "account/profile_form.html", customer, 422 if messages else 200,
-                 values=values, errors=messages)
+    problems = field_messages(request, errors or [])
+    return _page(request, "account/profile_form.html", customer, 422 if problems else 200,
+                 values=values, errors=problems)
 
 
 async def _submitted(request: Request) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The Temporal worker: every workflow and activity of certdesk on one task queue.
 
-Run alone with ``python worker.py`` (production, compose) or inside ``certdesk up``.
+Run alone with ``python -m certdesk.worker`` (production, compose) or inside ``certdesk up``.
 """
 
 import asyncio

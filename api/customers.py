@@ -1,26 +1,28 @@
-"""The customer portal's own account pages and calls (S-1, S-11): login, initial password
-change, logout, forgotten/locked password. Applications arrive with later processes.
+"""The customer's own account (S-1, S-11): the session (JSON and the login page), the portal's
+home, and the password change that the initial password requires first.
+
+Forgotten or locked passwords are ``api.password_resets``; applications ``api.applications``.
 """
 
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
-from temporalio.service import RPCError
 
 from api import customer_auth, sessions
-from api.customer_auth import CustomerPrincipal, require_customer, require_customer_session
+from api.customer_auth import CustomerPrincipal
+from api.deps import AnyCustomer, Customer, Workflows
+from api.errors import error, text
 from api.rendering import render
 from api.staff_auth import LoginRefused
-from api.tasks_api import error, open_reset_for
-from workflows.initial_password import workflow_id as expiry_workflow_id
+from domain.passwords import MAX_LENGTH, MIN_LENGTH
+from processes.accounts import password_changed
+from processes.client import Closed, Processes, Unavailable
 
 router = APIRouter()
-log = logging.getLogger("certdesk.portal")
-AnyCustomer = Annotated[CustomerPrincipal, Depends(require_customer_session)]
-Customer = Annotated[CustomerPrincipal, Depends(require_customer)]
+log = logging.getLogger("certdesk.customers")
 LOGIN_STATUS = {"locked": 423, "password_expired": 401, "invalid": 401, "client_certificate": 401}
 
 
@@ -38,11 +40,6 @@ class PasswordBody(BaseModel):
     new_password: str = Field(min_length=1, max_length=200)
 
 
-class ResetBody(BaseModel):
-    access_key: str = Field(pattern=r"^\d{8}$")
-    email: str = Field(min_length=3, max_length=254)
-
-
 def _session_json(token: str, p: CustomerPrincipal) -> dict[str, Any]:
     return {"token": token, "must_change_password": p.must_change_password,
             "password_expires_at": p.password_expires_at.isoformat() if p.password_expires_at else None}
@@ -54,7 +51,7 @@ async def api_login(request: Request, body: LoginBody) -> JSONResponse:
         token, principal = customer_auth.login(request.app.state.engine, request.app.state.settings,
                                                body.access_key, body.password, _client_cert(request))
     except LoginRefused as refused:
-        return error(LOGIN_STATUS.get(refused.code, 401), refused.code, str(refused))
+        return error(request, LOGIN_STATUS.get(refused.code, 401), refused.code, key=refused.reason or None)
     return JSONResponse(_session_json(token, principal))
 
 
@@ -71,8 +68,9 @@ async def api_account(customer: Customer) -> dict[str, Any]:
             "must_change_password": customer.must_change_password}
 
 
-async def _change(request: Request, customer: CustomerPrincipal, current: str, new: str) -> str | None:
-    """Changes the password; the reason it was refused, or None. Stops the initial password's timer."""
+async def _change(request: Request, workflows: Processes, customer: CustomerPrincipal, current: str,
+                  new: str) -> str | None:
+    """Changes the password; the refusal's code, or None. Stops the initial password's timer."""
     found = sessions.token_from(request, sessions.CUSTOMER)
     try:
         replaced = customer_auth.change_password(request.app.state.engine, customer, current, new,
@@ -81,19 +79,23 @@ async def _change(request: Request, customer: CustomerPrincipal, current: str, n
         return str(refused)
     if replaced is not None:
         try:
-            client = await request.app.state.temporal.client()
-            await client.get_workflow_handle(expiry_workflow_id(customer.id, replaced)).signal("password_changed")
-        except (RPCError, TimeoutError, RuntimeError) as exc:
+            await password_changed(workflows, customer.id, replaced)
+        except (Closed, Unavailable) as exc:
             # No timer running (or Temporal away): the timer re-checks the password when it fires.
             log.info("expiry timer of customer %s not signalled: %s", customer.id, type(exc).__name__)
     return None
 
 
+def _password_message(request: Request, code: str) -> str:
+    return text(request, "invalid_password", code, min=MIN_LENGTH, max=MAX_LENGTH)
+
+
 @router.post("/api/v1/password")
-async def api_password(request: Request, body: PasswordBody, customer: AnyCustomer) -> JSONResponse:
-    problem = await _change(request, customer, body.current_password, body.new_password)
+async def api_password(request: Request, body: PasswordBody, customer: AnyCustomer,
+                       workflows: Workflows) -> JSONResponse:
+    problem = await _change(request, workflows, customer, body.current_password, body.new_password)
     if problem:
-        return error(422, "invalid_password", problem)
+        return error(request, 422, "invalid_password", key=problem, min=MIN_LENGTH, max=MAX_LENGTH)
     return JSONResponse({"changed": True})
 
 
@@ -114,7 +116,7 @@ async def login(request: Request, access_key: Annotated[str, Form(max_length=8)]
     settings = request.app.state.settings
     try:
         if not (len(access_key) == 8 and access_key.isdigit()):
-            raise LoginRefused("invalid", "wrong access key or password")
+            raise LoginRefused("invalid")
         token, principal = customer_auth.login(request.app.state.engine, settings, access_key, password,
                                                _client_cert(request))
     except LoginRefused as refused:
@@ -153,34 +155,13 @@ async def password_page(request: Request, customer: AnyCustomer) -> Response:
 async def password(request: Request, customer: AnyCustomer, current_password: Annotated[str, Form(max_length=128)],
                    new_password: Annotated[str, Form(max_length=200)],
                    new_password_confirm: Annotated[str, Form(max_length=200)],
-                   csrf_token: Annotated[str, Form()] = "") -> Response:
+                   workflows: Workflows, csrf_token: Annotated[str, Form()] = "") -> Response:
     customer_auth.check_csrf(customer, csrf_token)
-    problem = ("the two new passwords differ" if new_password != new_password_confirm
-               else await _change(request, customer, current_password, new_password))
+    problem = ("passwords_differ" if new_password != new_password_confirm
+               else await _change(request, workflows, customer, current_password, new_password))
     if problem:
-        response = render(request, "portal/password.html", customer=customer, error=problem)
+        response = render(request, "portal/password.html", customer=customer,
+                          error=_password_message(request, problem))
         response.status_code = 422
         return response
     return RedirectResponse("/account?msg=password_changed", status_code=303)
-
-
-@router.get("/password-reset", response_class=HTMLResponse)
-async def reset_page(request: Request) -> Response:
-    return render(request, "portal/reset.html")
-
-
-@router.post("/password-reset", response_class=HTMLResponse)
-async def reset(request: Request, access_key: Annotated[str, Form(max_length=8)],
-                email: Annotated[str, Form(max_length=254)]) -> Response:
-    if not (len(access_key) == 8 and access_key.isdigit()) or "@" not in email:
-        response = render(request, "portal/reset.html", access_key=access_key, email=email, error="bad_input")
-        response.status_code = 422
-        return response
-    promised = await open_reset_for(request, access_key, "customer", email)
-    return render(request, "portal/reset_done.html", expected_by=promised)
-
-
-@router.post("/api/v1/password-resets", status_code=202)
-async def api_reset(request: Request, body: ResetBody) -> JSONResponse:
-    promised = await open_reset_for(request, body.access_key, "customer", body.email)
-    return JSONResponse({"expected_by": promised}, status_code=202)

@@ -1,19 +1,23 @@
-"""The end user's pages (L-1, L-3; manual sections 2, 3 and 5): the HTML twins of ``api.enroll_api``.
+"""The end user's pages and their JSON twins (L-1, L-3; manual sections 2, 3 and 5).
 
-``GET/POST /enroll/{token}`` (ワンタイムパスワード → 次へ) → ``POST /enroll/{token}/secret`` (秘密の質問 and
-its answer → 登録) → the download password, shown once. ``GET/POST /reissue/{token}`` (秘密の質問答え →
+Pages: ``GET/POST /enroll/{token}`` (ワンタイムパスワード → 次へ) → ``POST /enroll/{token}/secret`` (秘密の質問
+and its answer → 登録) → the download password, shown once. ``GET/POST /reissue/{token}`` (秘密の質問答え →
 送信) → a new download password. ``GET/POST /download/{token}`` → the PKCS#12. ``GET /help/download``:
 the download manual the mail links to.
 
-Thin: every step is ``api.end_user_steps``'s; a page only chooses what to show for its answer. No
-cookies or sessions: the token in the URL names the enrollment and each step asks for its own
-secret, so the pages are ``no-store`` and send no referrer. No secret is ever put back into a form.
+JSON: ``POST /api/v1/enroll/{token}/otp``, ``/api/v1/enroll/{token}/secret``,
+``/api/v1/reissue/{token}/answer``, ``/api/v1/downloads/{token}``.
+
+Thin: every step is ``api.end_user_steps``'s; a page or a JSON answer only chooses how to show it.
+No login: the token in the URL names the enrollment and each step asks for its own secret, so the
+pages are ``no-store`` and send no referrer. No secret is ever put back into a form.
 """
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from api import end_user_steps as steps
 from api.i18n import LANGUAGES, messages
@@ -63,6 +67,54 @@ def _question_of(request: Request, link: steps.Link) -> e.SecretQuestion | None:
         user = s.get(LoginUser, link.login_user_id)
         question_id = user.question_id if user is not None else None
     return e.QUESTION_IDS.get(question_id or "")
+
+
+# --- the JSON twins ----------------------------------------------------------------------------
+
+class OtpEntry(BaseModel):
+    one_time_password: str = Field(min_length=1, max_length=40)
+
+
+class SecretEntry(BaseModel):
+    question_id: str = Field(min_length=1, max_length=40)
+    answer: str = Field(min_length=1, max_length=200)
+
+
+class AnswerEntry(BaseModel):
+    answer: str = Field(min_length=1, max_length=200)
+
+
+class DownloadEntry(BaseModel):
+    download_password: str = Field(min_length=1, max_length=100)
+
+
+def as_json(request: Request, answer: steps.StepAnswer) -> Response:
+    if answer.pkcs12 is not None:
+        return Response(answer.pkcs12, media_type="application/x-pkcs12",
+                        headers={"Content-Disposition": f'attachment; filename="{answer.filename}"',
+                                 "Cache-Control": "no-store"})
+    response = JSONResponse(answer.body, status_code=answer.status, headers={"Cache-Control": "no-store"})
+    return steps.apply_step_cookie(request, response, answer)
+
+
+@router.post("/api/v1/enroll/{token}/otp")
+async def enter_otp_json(request: Request, token: str, body: OtpEntry) -> Response:
+    return as_json(request, await steps.submit_otp(request, token, body.one_time_password))
+
+
+@router.post("/api/v1/enroll/{token}/secret")
+async def set_secret_json(request: Request, token: str, body: SecretEntry) -> Response:
+    return as_json(request, await steps.submit_secret(request, token, body.question_id, body.answer))
+
+
+@router.post("/api/v1/reissue/{token}/answer")
+async def answer_secret_json(request: Request, token: str, body: AnswerEntry) -> Response:
+    return as_json(request, await steps.submit_reissue_answer(request, token, body.answer))
+
+
+@router.post("/api/v1/downloads/{token}")
+async def download_json(request: Request, token: str, body: DownloadEntry) -> Response:
+    return as_json(request, await steps.submit_download(request, token, body.download_password))
 
 
 # --- registration (manual section 2) ---------------------------------------------------------

@@ -1,0 +1,446 @@
+"""Server certificate applications (S-2, S-4, S-6, S-7, S-8, part of S-10): the JSON API and the
+customer's pages, one set of checks behind both.
+
+JSON under ``/api/v1/applications``; pages: ``/account/applications`` (お申込一覧, "!" for
+documents pending) → ``/account/applications/{id}`` (お申込情報詳細 with the actions the record
+allows: download, 申請取消, 再発行申請, 失効申請) and ``/account/apply`` (新規申請) →
+``/account/apply/confirm`` (確認画面) → submit. What a record allows is decided once, by
+``domain.application_actions``: the detail page offers exactly what the API accepts. A
+customer only ever sees their own records: another's answers 404, as a missing one does.
+"""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from api import errors
+from api.customer_auth import CustomerPrincipal, check_csrf
+from api.deps import Customer, Workflows
+from api.errors import ApiError
+from api.i18n import messages
+from api.profile import field_messages
+from api.rendering import render
+from domain import application_actions as rules
+from domain import profile as profiles
+from domain.catalog import CATALOG
+from domain.pki.csr import parse_csr
+from domain.pki.errors import CsrError
+from domain.revocation import REASONS as REVOCATION_REASONS
+from processes import applications as process
+from processes.client import Processes, Refused, Unavailable
+from store import applications as records
+from store.models import Application, utcnow
+from store.profiles import load_profile
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store"}
+FORM_ROLES = ("registrant", "technical")  # the contacts the new-application page asks for
+DONE_MESSAGES = {"applied": "app_applied", "cancelled": "app_cancelled", "reissued": "app_reissued",
+                 "revoked": "app_revocation_received"}
+
+
+class NewApplication(BaseModel):
+    type: str = Field("new", pattern="^new$")  # renewal, reissue and the rest have their own calls
+    product: str = Field(min_length=1, max_length=20)
+    csr: str = Field(min_length=1, max_length=20000)
+    agree_terms: bool = False
+    coupon: str | None = Field(None, max_length=40)
+    organization: dict[str, Any] = Field(default_factory=dict)
+    contacts: dict[str, Any] = Field(default_factory=dict)
+
+
+REASON_CODES = tuple(REVOCATION_REASONS)  # 申請理由, in the manual's order
+
+
+class RevocationRequest(BaseModel):
+    reason: str = Field(pattern="^(" + "|".join(REASON_CODES) + ")$")
+
+
+class ReissueRequest(BaseModel):
+    csr: str = Field(min_length=1, max_length=20000)
+    revoke_previous: str = Field(pattern="^(immediately|after_two_weeks)$")
+
+
+def application_json(app: Application) -> dict[str, Any]:
+    return {"id": app.id, "type": app.type, "product": app.product, "status": app.status,
+            "documents_pending": app.status == "documents_pending", "server_name": app.names[0] if app.names else "",
+            "names": app.names, "contract_code": app.contract_code, "serial": app.certificate_serial,
+            "created_at": app.created_at.isoformat(), "issued_at": app.issued_at.isoformat() if app.issued_at else None,
+            "note": app.note if app.status in ("documents_pending", "rejected") else None,
+            "parent_id": app.parent_id, "reason": app.reason,
+            "revoke_previous_at": app.revoke_previous_at.isoformat() if app.revoke_previous_at else None}
+
+
+# --- the checks and the moves, shared by the JSON API and the pages ----------------------------
+
+def _own(request: Request, customer: CustomerPrincipal, application_id: int) -> Application:
+    app = records.own(request.app.state.engine, customer.id, application_id)
+    if app is None:
+        raise ApiError(404, "not_found", key="application_not_found")
+    return app
+
+
+def _allowed_or_refuse(request: Request, app: Application, action: str) -> None:
+    settings = request.app.state.settings
+    code = rules.refusal(action, records.facts(request.app.state.engine, app), utcnow(), settings.reissue_window)
+    if code is not None:
+        raise ApiError(409, code, days=settings.reissue_window.days)
+
+
+def check_new(request: Request, customer: CustomerPrincipal, body: NewApplication
+              ) -> tuple[list[dict[str, str]], list[str], dict[str, Any]]:
+    """(problems by field, the CSR's names, the vetted organization and contacts); stores nothing."""
+    problems: list[dict[str, str]] = []
+    if body.product not in CATALOG:
+        problems.append({"field": "product", "message": errors.field_message(request, "choose_product")})
+    if not body.agree_terms:
+        problems.append({"field": "agree_terms", "message": errors.field_message(request, "agree_terms")})
+    names: list[str] = []
+    try:
+        names = list(parse_csr(body.csr).dns_names)
+    except CsrError as refused:
+        problems.append({"field": f"csr.{refused.field}", "message": refused.message})
+    saved = load_profile(request.app.state.engine, customer)
+    document = {"reseller_code": saved.get("reseller_code", ""),
+                "organization": {**saved.get("organization", {}), **body.organization},
+                "contacts": {**saved.get("contacts", {}), **body.contacts}}
+    vetted: dict[str, Any] = {}
+    try:
+        vetted = profiles.validate(document).document()
+    except ValidationError as exc:
+        problems += [{"field": f, "message": m}
+                     for f, m in field_messages(request, profiles.field_errors(exc)).items()]
+    return problems, names, vetted
+
+
+async def create_new(request: Request, workflows: Processes, customer: CustomerPrincipal, body: NewApplication,
+                     names: list[str], vetted: dict[str, Any]) -> Application:
+    engine = request.app.state.engine
+    app = records.create(engine, customer.actor, "application.received", {"product": body.product, "names": names},
+                         process.application_workflow_id, customer_id=customer.id, type="new", product=body.product,
+                         csr_pem=body.csr.strip(), names=names, organization=vetted["organization"],
+                         contacts=vetted["contacts"], coupon=body.coupon)
+    await process.start_application(workflows, int(app.id or 0), customer.id, f"{names[0]} ({body.product})",
+                                    rollback=lambda: records.discard_unstarted(engine, int(app.id or 0)))
+    return app
+
+
+async def cancel_application(request: Request, workflows: Processes, customer: CustomerPrincipal,
+                             application_id: int) -> Application:
+    app = _own(request, customer, application_id)
+    _allowed_or_refuse(request, app, "cancel")
+    await process.cancel_application(workflows, app.workflow_id, customer.actor)
+    return app
+
+
+def _contact(contacts: dict[str, Any]) -> dict[str, Any]:
+    # Who support calls: the technical contact, else the registrant, else whoever is registered.
+    for role in ("technical", "registrant", "administrative", "contract"):
+        if contacts.get(role):
+            return contacts[role]
+    return {}
+
+
+async def request_revocation(request: Request, workflows: Processes, customer: CustomerPrincipal,
+                             application_id: int, reason: str) -> Application:
+    engine = request.app.state.engine
+    parent = _own(request, customer, application_id)
+    _allowed_or_refuse(request, parent, "revoke")
+    serial = parent.certificate_serial or ""
+    record = records.create(engine, customer.actor, "application.revocation_requested",
+                            {"parent": parent.id, "serial": serial, "reason": reason},
+                            process.revocation_workflow_id, customer_id=customer.id, type="revocation",
+                            product=parent.product, csr_pem="", names=parent.names, organization=parent.organization,
+                            contacts=parent.contacts, certificate_serial=serial, parent_id=parent.id, reason=reason,
+                            contract_code=None)
+    contact = _contact(parent.contacts)
+    await process.start_revocation(workflows, int(record.id or 0), customer.id, serial, reason,
+                                   f"{parent.names[0]} ({reason})", str(contact.get("name", "")),
+                                   str(contact.get("phone", "")),
+                                   rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)))
+    if reason == "key_compromise":
+        try:
+            await process.take_over_delayed_revocation(workflows, records.delayed_revocations(engine, parent.id or 0))
+        except Unavailable:
+            pass  # the revocation has started; if its confirmation comes first, the CA upgrades the reason
+    return record
+
+
+async def request_reissue(request: Request, workflows: Processes, customer: CustomerPrincipal,
+                          application_id: int, body: ReissueRequest) -> Application:
+    engine = request.app.state.engine
+    parent = _own(request, customer, application_id)
+    _allowed_or_refuse(request, parent, "reissue")
+    try:
+        names = list(parse_csr(body.csr).dns_names)
+    except CsrError as refused:
+        raise InvalidFields([{"field": f"csr.{refused.field}", "message": refused.message}]) from None
+    record = records.create(engine, customer.actor, "application.reissue_requested",
+                            {"parent": parent.id, "revoke_previous": body.revoke_previous},
+                            process.reissue_workflow_id, customer_id=customer.id, type="reissue",
+                            product=parent.product, csr_pem=body.csr.strip(), names=names,
+                            organization=parent.organization, contacts=parent.contacts, parent_id=parent.id,
+                            reason=body.revoke_previous)
+    await process.start_reissue(workflows, int(record.id or 0), customer.id, parent.certificate_serial or "",
+                                body.revoke_previous, customer.actor,
+                                rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)))
+    return record
+
+
+class InvalidFields(Exception):
+    def __init__(self, fields: list[dict[str, str]]) -> None:
+        super().__init__("invalid input")
+        self.fields = fields
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+@router.post("/api/v1/applications", status_code=201)
+async def apply(request: Request, body: NewApplication, customer: Customer, workflows: Workflows) -> Response:
+    problems, names, vetted = check_new(request, customer, body)
+    if problems:
+        return errors.invalid(request, problems)  # nothing stored, nothing started
+    app = await create_new(request, workflows, customer, body, names, vetted)
+    return JSONResponse({"id": app.id, "status": app.status}, status_code=201)
+
+
+@router.get("/api/v1/applications")
+async def applications(request: Request, customer: Customer) -> list[dict[str, Any]]:
+    return [application_json(a) for a in records.of_customer(request.app.state.engine, customer.id)]
+
+
+@router.get("/api/v1/applications/{application_id}")
+async def application(request: Request, application_id: int, customer: Customer) -> Any:
+    return application_json(_own(request, customer, application_id))
+
+
+@router.get("/api/v1/applications/{application_id}/certificate")
+async def certificate(request: Request, application_id: int, customer: Customer) -> Response:
+    app = _own(request, customer, application_id)
+    _allowed_or_refuse(request, app, "download")
+    return Response(records.certificate_chain_pem(request.app.state.engine, app),
+                    media_type="application/pem-certificate-chain",
+                    headers={"Content-Disposition": f'attachment; filename="{app.names[0]}.pem"'})
+
+
+@router.post("/api/v1/applications/{application_id}/cancel")
+async def cancel(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> JSONResponse:
+    try:
+        app = await cancel_application(request, workflows, customer, application_id)
+    except Refused:
+        return errors.error(request, 409, "not_cancellable")  # issuance has begun, or it was cancelled
+    return JSONResponse({"id": app.id, "status": "cancelled"})
+
+
+@router.post("/api/v1/applications/{application_id}/revoke", status_code=201)
+async def revoke(request: Request, application_id: int, body: RevocationRequest, customer: Customer,
+                 workflows: Workflows) -> JSONResponse:
+    record = await request_revocation(request, workflows, customer, application_id, body.reason)
+    return JSONResponse({**application_json(record), "message": messages(request)("app_revocation_received")},
+                        status_code=201)
+
+
+@router.post("/api/v1/applications/{application_id}/reissue", status_code=201)
+async def reissue(request: Request, application_id: int, body: ReissueRequest, customer: Customer,
+                  workflows: Workflows) -> Response:
+    try:
+        record = await request_reissue(request, workflows, customer, application_id, body)
+    except InvalidFields as bad:
+        return errors.invalid(request, bad.fields)
+    return JSONResponse(application_json(record), status_code=201)
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+def _product_name(lang: str) -> Any:
+    return lambda code: CATALOG[code].name(lang) if code in CATALOG else code
+
+
+def _when(request: Request) -> Any:
+    tz = ZoneInfo(request.app.state.settings.timezone)  # dates promised to customers: in CERTDESK_TIMEZONE
+
+    def fmt(value: Any, with_time: bool = False) -> str:
+        if not value:
+            return "-"
+        local = (datetime.fromisoformat(value) if isinstance(value, str) else value).astimezone(tz)
+        return local.strftime("%Y/%m/%d %H:%M" if with_time else "%Y/%m/%d")
+    return fmt
+
+
+def _page(request: Request, template: str, customer: CustomerPrincipal, status: int = 200, **ctx: Any) -> Response:
+    from api.i18n import request_language
+
+    response = render(request, template, customer=customer, catalog=CATALOG,
+                      product_name=_product_name(request_language(request)), when=_when(request), **ctx)
+    response.status_code = status
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/account/applications", response_class=HTMLResponse)
+async def list_page(request: Request, customer: Customer) -> Response:
+    rows = [application_json(a) for a in records.of_customer(request.app.state.engine, customer.id)]
+    return _page(request, "portal/applications.html", customer, rows=rows)
+
+
+def _detail(request: Request, customer: CustomerPrincipal, application_id: int, status: int = 200,
+            **ctx: Any) -> Response:
+    app = _own(request, customer, application_id)
+    engine, settings = request.app.state.engine, request.app.state.settings
+    cert = records.certificate(engine, app)
+    actions = rules.allowed(records.facts(engine, app), utcnow(), settings.reissue_window)
+    return _page(request, "portal/application.html", customer, status, app=application_json(app), cert=cert,
+                 revoked=cert is not None and cert.state == "revoked", actions=actions, reasons=REASON_CODES,
+                 **ctx)
+
+
+@router.get("/account/applications/{application_id}", response_class=HTMLResponse)
+async def detail_page(request: Request, application_id: int, customer: Customer, done: str = "") -> Response:
+    message = messages(request)(DONE_MESSAGES[done]) if done in DONE_MESSAGES else ""
+    return _detail(request, customer, application_id, message=message)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form(max_files=0, max_fields=200)
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+def _refused_page(request: Request, customer: CustomerPrincipal, application_id: int, refused: ApiError,
+                  **ctx: Any) -> Response:
+    if refused.status == 404:
+        raise refused
+    return _detail(request, customer, application_id, refused.status,
+                   error=errors.text(request, refused.code, refused.key, **refused.params), **ctx)
+
+
+@router.post("/account/applications/{application_id}/cancel", response_class=HTMLResponse)
+async def cancel_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+    check_csrf(customer, (await _form(request)).get("csrf_token"))
+    try:
+        await cancel_application(request, workflows, customer, application_id)
+    except ApiError as refused:
+        return _refused_page(request, customer, application_id, refused)
+    except Refused:
+        return _refused_page(request, customer, application_id, ApiError(409, "not_cancellable"))
+    return RedirectResponse(f"/account/applications/{application_id}?done=cancelled", status_code=303)
+
+
+@router.post("/account/applications/{application_id}/revoke", response_class=HTMLResponse)
+async def revoke_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+    values = await _form(request)
+    check_csrf(customer, values.get("csrf_token"))
+    try:
+        body = RevocationRequest(reason=values.get("reason", ""))
+    except ValidationError:
+        _own(request, customer, application_id)
+        return _detail(request, customer, application_id, 422, error=messages(request)("app_revoke_reason_missing"),
+                       revoke_error=True)
+    try:
+        await request_revocation(request, workflows, customer, application_id, body.reason)
+    except ApiError as refused:
+        return _refused_page(request, customer, application_id, refused)
+    return RedirectResponse(f"/account/applications/{application_id}?done=revoked", status_code=303)
+
+
+@router.post("/account/applications/{application_id}/reissue", response_class=HTMLResponse)
+async def reissue_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+    values = await _form(request)
+    check_csrf(customer, values.get("csrf_token"))
+    csr = values.get("csr", "")
+    try:
+        body = ReissueRequest(csr=csr, revoke_previous=values.get("revoke_previous", ""))
+    except ValidationError as invalid:
+        _own(request, customer, application_id)
+        fields = {f["field"]: f["message"] for f in errors.validation_fields(request, invalid.errors())}
+        return _detail(request, customer, application_id, 422, reissue_errors=fields, reissue_csr=csr,
+                       error=errors.text(request, "invalid_input"))
+    try:
+        record = await request_reissue(request, workflows, customer, application_id, body)
+    except ApiError as refused:
+        return _refused_page(request, customer, application_id, refused, reissue_csr=csr)
+    except InvalidFields as bad:
+        return _detail(request, customer, application_id, 422, reissue_csr=csr,
+                       reissue_errors={"csr": "; ".join(f["message"] for f in bad.fields)},
+                       error=errors.text(request, "invalid_input"))
+    return RedirectResponse(f"/account/applications/{record.id}?done=reissued", status_code=303)
+
+
+# --- 新規申請 --------------------------------------------------------------------------------------
+
+def _initial_values(request: Request, customer: CustomerPrincipal) -> dict[str, str]:
+    saved = load_profile(request.app.state.engine, customer)
+    values = profiles.to_form({"organization": saved.get("organization", {}),
+                               "contacts": {r: c for r, c in saved.get("contacts", {}).items() if r in FORM_ROLES}})
+    values.pop("reseller_code", None)
+    return values
+
+
+def _from_form(values: dict[str, str]) -> NewApplication:
+    """The form as the API's request; ValidationError for what the model itself refuses."""
+    doc = profiles.from_form(values)
+    return NewApplication(product=values.get("product") or "", csr=values.get("csr") or "",
+                          agree_terms=values.get("agree_terms", "").lower() in ("on", "true", "1", "yes"),
+                          coupon=values.get("coupon") or None, organization=doc["organization"],
+                          contacts={r: c for r, c in doc["contacts"].items() if r in FORM_ROLES})
+
+
+def _check_form(request: Request, customer: CustomerPrincipal, values: dict[str, str]
+                ) -> tuple[dict[str, str], NewApplication | None, list[str], dict[str, Any]]:
+    """The API's checks, each problem under its form field's name; stores nothing."""
+    invalid: dict[str, str] = {}
+    try:
+        body = _from_form(values)
+    except ValidationError as exc:
+        invalid = {f["field"]: f["message"] for f in errors.validation_fields(request, exc.errors())}
+        body = _from_form({**values, **{k: "-" for k in invalid}})
+    found, names, vetted = check_new(request, customer, body)
+    # In the order a person reads them: the product and the terms, the model's own limits, the rest.
+    problems = {f["field"]: f["message"] for f in found if f["field"] in ("product", "agree_terms")}
+    for k, m in invalid.items():
+        problems.setdefault(k, m)
+    for f in found:
+        problems.setdefault("csr" if f["field"].startswith("csr.") else f["field"], f["message"])
+    return problems, body, names, vetted
+
+
+def _apply_form(request: Request, customer: CustomerPrincipal, values: dict[str, str],
+                problems: dict[str, str] | None = None, status: int | None = None) -> Response:
+    problems = problems or {}
+    return _page(request, "portal/apply.html", customer, status or (422 if problems else 200), values=values,
+                 errors=problems, roles=FORM_ROLES, organization_fields=profiles.ORGANIZATION_FIELDS,
+                 contact_fields=[f for f in profiles.CONTACT_FIELDS if f.input != "checkbox"])
+
+
+@router.get("/account/apply", response_class=HTMLResponse)
+async def apply_page(request: Request, customer: Customer) -> Response:
+    return _apply_form(request, customer, _initial_values(request, customer))
+
+
+@router.post("/account/apply/confirm", response_class=HTMLResponse)
+async def apply_confirm_page(request: Request, customer: Customer) -> Response:
+    values = await _form(request)
+    values.pop("csrf_token", None)
+    problems, _, _, _ = _check_form(request, customer, values)
+    if problems:
+        return _apply_form(request, customer, values, problems)
+    hidden = {k: v for k, v in values.items() if k != "step"}
+    return _page(request, "portal/apply_confirm.html", customer, values=values, hidden=hidden, roles=FORM_ROLES,
+                 organization_fields=profiles.ORGANIZATION_FIELDS,
+                 contact_fields=[f for f in profiles.CONTACT_FIELDS if f.input != "checkbox"])
+
+
+@router.post("/account/apply", response_class=HTMLResponse)
+async def apply_submit(request: Request, customer: Customer, workflows: Workflows) -> Response:
+    values = await _form(request)
+    check_csrf(customer, values.pop("csrf_token", None))
+    if values.pop("step", "apply") == "back":  # 戻る: the form again, with what was entered
+        return _apply_form(request, customer, values)
+    problems, body, names, vetted = _check_form(request, customer, values)  # hidden fields may have changed
+    if problems or body is None:
+        return _apply_form(request, customer, values, problems)
+    app = await create_new(request, workflows, customer, body, names, vetted)
+    return RedirectResponse(f"/account/applications/{app.id}?done=applied", status_code=303)

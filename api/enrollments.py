@@ -1,0 +1,206 @@
+"""The tenant API (L-1, L-3): invite users, follow enrollments, reissue and revoke login certificates.
+
+A tenant sees only its own users: anything else is 404, never 403, so ids are not probed. When
+Temporal cannot take a request, it is answered 503 (``processes.client.Unavailable``) and the
+enrollment row made for it is taken away again: nothing half-made is left.
+"""
+
+import asyncio
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import Engine as SqlEngine
+from sqlmodel import col, select
+
+from api.deps import Config, Engine, Tenant, Workflows
+from api.errors import error
+from api.tenant_auth import TenantPrincipal
+from domain import enrollment as e
+from domain.credentials import hash_password
+from domain.pki.hierarchy import CLIENT_CA
+from domain.settings import Settings
+from processes import login_certificates as process
+from store import audit, certificates
+from store import passphrase as store_passphrase
+from store.db import session_scope
+from store.models import Enrollment, LoginUser, utcnow
+
+router = APIRouter(prefix="/api/v1")
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SERIAL = re.compile(r"^[0-9a-f]{1,40}$")
+RECENT_ENROLLMENTS = 10
+REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
+
+
+class Invitation(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+                         description="the website's own id for the user (printable ASCII)")
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(min_length=1, max_length=64, description="the certificate name (CN) the user will see")
+    language: str = Field("ja", pattern="^(ja|en)$")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL.match(value):
+            raise ValueError("not_email")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in value):
+            raise ValueError("not_printable")
+        return value.strip()
+
+
+class ReissueRequest(BaseModel):
+    revoke_old: str = Field("on_download", pattern="^(on_download|immediately)$")
+
+
+class RevocationRequest(BaseModel):
+    reason: str = Field("unspecified", pattern="^(" + "|".join(REVOCATION_REASONS) + ")$")
+
+
+def link(settings: Settings, path: str, public_id: str) -> str:
+    token = e.link_token(e.link_key(store_passphrase.passphrase(settings)), public_id)
+    return f"{settings.resolved_public_url}/{path}/{token}"
+
+
+def enrollment_view(row: Enrollment) -> dict[str, Any]:
+    return {"id": row.public_id, "kind": row.kind, "user_id": row.user_id, "status": row.state,
+            "expires_at": row.expires_at.isoformat(), "certificate_serial": row.certificate_serial,
+            "download_expires_at": row.download_expires_at.isoformat() if row.download_expires_at else None}
+
+
+def _store(engine: SqlEngine, row: Enrollment, actor: str, action: str, **details: Any) -> int:
+    with session_scope(engine) as s:
+        s.add(row)
+        s.flush()
+        audit.record(s, actor, action, f"enrollment:{row.public_id}", **details)
+        return int(row.id or 0)
+
+
+def _forget(engine: SqlEngine, enrollment_id: int) -> None:
+    """The rollback of a start Temporal could not take: the row goes again, the audit says so."""
+    with session_scope(engine) as s:
+        row = s.get(Enrollment, enrollment_id)
+        if row is not None:
+            audit.record(s, "system", "enrollment.not_started", f"enrollment:{row.public_id}")
+            s.delete(row)
+
+
+def _open_registrations(engine: SqlEngine, tenant: TenantPrincipal, user_id: str) -> list[str]:
+    with session_scope(engine) as s:
+        return list(s.exec(select(Enrollment.workflow_id).where(
+            Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id, Enrollment.kind == "registration",
+            col(Enrollment.state).not_in(e.ENDED))).all())
+
+
+@router.post("/enrollments", status_code=201)
+async def invite(body: Invitation, tenant: Tenant, engine: Engine, settings: Config,
+                 processes: Workflows) -> JSONResponse:
+    for workflow_id in _open_registrations(engine, tenant, body.user_id):
+        await process.replace(processes, workflow_id)  # a new invitation replaces the open one
+    otp = e.new_otp()
+    otp_hash = await asyncio.to_thread(hash_password, otp)
+    expires_at = utcnow().replace(microsecond=0) + settings.otp_ttl
+    public_id = e.new_public_id()
+    enrollment_id = _store(engine, Enrollment(
+        public_id=public_id, kind="registration", tenant_id=tenant.id, user_id=body.user_id, email=body.email,
+        certificate_name=body.name, language=body.language, otp_hash=otp_hash, expires_at=expires_at,
+        workflow_id=process.registration_workflow_id(public_id)), tenant.actor, "enrollment.invited",
+        user_id=body.user_id)
+    await process.start_registration(processes, enrollment_id, public_id, lambda: _forget(engine, enrollment_id))
+    return JSONResponse({"id": public_id, "enrollment_url": link(settings, "enroll", public_id),
+                         "one_time_password": otp, "expires_at": expires_at.isoformat()}, status_code=201)
+
+
+@router.get("/enrollments/{public_id}")
+async def enrollment_status(request: Request, public_id: str, tenant: Tenant, engine: Engine) -> JSONResponse:
+    with session_scope(engine) as s:
+        row = s.exec(select(Enrollment).where(Enrollment.public_id == public_id)).first()
+        if row is None or row.tenant_id != tenant.id:
+            return error(request, 404, "not_found", key="enrollment_not_found")
+        return JSONResponse(enrollment_view(row))
+
+
+def _own_certificate(engine: SqlEngine, tenant: TenantPrincipal, serial: str) -> tuple[LoginUser, str] | None:
+    """The user whose current certificate this is, and the certificate's state."""
+    if not SERIAL.match(serial):
+        return None
+    with session_scope(engine) as s:
+        user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id,
+                                              LoginUser.certificate_serial == serial)).first()
+        if user is None:
+            return None
+        cert = certificates.known_certificate(s, CLIENT_CA, serial)
+        return user, cert.state
+
+
+@router.get("/login-users/{user_id}")
+async def login_user(request: Request, user_id: str, tenant: Tenant, engine: Engine) -> JSONResponse:
+    """A user as the website knows them: the certificate in use (its serial is what reissue and
+    revoke take) and the latest enrollments, newest first."""
+    with session_scope(engine) as s:
+        user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id, LoginUser.user_id == user_id)).first()
+        if user is None:
+            return error(request, 404, "not_found", key="login_user_not_found")
+        cert = certificates.certificate_record(s, CLIENT_CA, user.certificate_serial)
+        recent = s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id)
+                        .order_by(col(Enrollment.id).desc()).limit(RECENT_ENROLLMENTS)).all()
+        certificate = None if cert is None else {
+            "serial": cert.serial, "status": cert.state, "revocation_reason": cert.revocation_reason,
+            "not_before": cert.not_before.isoformat() if cert.not_before else None,
+            "not_after": cert.not_after.isoformat() if cert.not_after else None}
+        return JSONResponse({"user_id": user.user_id, "email": user.email, "name": user.certificate_name,
+                             "certificate": certificate, "enrollments": [enrollment_view(r) for r in recent]})
+
+
+def _pending_reissue(engine: SqlEngine, user: LoginUser) -> str | None:
+    with session_scope(engine) as s:
+        pending = s.exec(select(Enrollment).where(Enrollment.login_user_id == user.id, Enrollment.kind == "reissue",
+                                                  col(Enrollment.state).not_in(e.REISSUE_ENDED))).first()
+        return pending.public_id if pending is not None else None
+
+
+@router.post("/login-certificates/{serial}/reissue", status_code=201)
+async def reissue(request: Request, serial: str, body: ReissueRequest, tenant: Tenant, engine: Engine,
+                  settings: Config, processes: Workflows) -> JSONResponse:
+    found = _own_certificate(engine, tenant, serial)
+    if found is None:
+        return error(request, 404, "not_found", key="login_certificate_not_found")
+    user, state = found
+    if user.answer_hash is None:
+        return error(request, 409, "not_registered")
+    pending = _pending_reissue(engine, user)
+    if pending is not None:
+        return error(request, 409, "reissue_pending", id=pending)
+    public_id = e.new_public_id()
+    expires_at = utcnow().replace(microsecond=0) + settings.reissue_ttl
+    enrollment_id = _store(engine, Enrollment(
+        public_id=public_id, kind="reissue", tenant_id=tenant.id, user_id=user.user_id, email=user.email,
+        certificate_name=user.certificate_name, language=user.language, login_user_id=user.id, state=e.ANSWER,
+        expires_at=expires_at, previous_serial=serial, revoke_old=body.revoke_old,
+        workflow_id=process.reissue_workflow_id(public_id)), tenant.actor, "enrollment.reissue_requested",
+        serial=serial, revoke_old=body.revoke_old, certificate_state=state)
+    await process.start_reissue(processes, enrollment_id, public_id, f"{tenant.name} / {user.user_id}", serial,
+                                body.revoke_old, lambda: _forget(engine, enrollment_id))
+    return JSONResponse({"id": public_id, "kind": "reissue", "status": e.ANSWER, "revoke_old": body.revoke_old,
+                         "expires_at": expires_at.isoformat()}, status_code=201)
+
+
+@router.post("/login-certificates/{serial}/revoke")
+async def revoke(request: Request, serial: str, body: RevocationRequest, tenant: Tenant, engine: Engine,
+                 processes: Workflows) -> JSONResponse:
+    found = _own_certificate(engine, tenant, serial)
+    if found is None:
+        return error(request, 404, "not_found", key="login_certificate_not_found")
+    if found[1] == "revoked":
+        return error(request, 409, "already_revoked")
+    await process.revoke(processes, serial, body.reason, tenant.actor)
+    return JSONResponse({"serial": serial, "status": "revoked", "reason": body.reason})

@@ -1,0 +1,99 @@
+"""The login certificate service's processes (L-1, L-3): registration, reissue, revocation.
+
+The tenant API starts them; the end user's steps move them with ``Attempt`` (whether the secret
+was right, and the draft the API prepared), never with a secret. Errors are ``processes.client``'s:
+``Unavailable`` (nothing started or counted), ``Refused`` (the process's state as the code),
+``Closed`` (the process has ended).
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from domain.settings import Settings, calendar_spec
+from processes.client import Closed, Processes, Refused
+from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
+from workflows.login_registration import LoginCertRegistration, RegistrationInput
+from workflows.login_registration import workflow_id as registration_workflow_id
+from workflows.login_reissue import LoginCertReissue, LoginReissueInput
+from workflows.login_reissue import workflow_id as reissue_workflow_id
+from workflows.login_revocation import LoginCertRevocation, LoginRevocationInput, LoginRevocationResult
+from workflows.login_revocation import workflow_id as revocation_workflow_id
+
+__all__ = ["Attempt", "AttemptAnswer", "answer", "download", "enter_otp", "registration_workflow_id",
+           "reissue_workflow_id", "replace", "revoke", "set_secret", "start_registration", "start_reissue"]
+
+REVOCATION_TIMEOUT = timedelta(minutes=5)
+
+
+def _terms(settings: Settings) -> DeliveryTerms:
+    return DeliveryTerms(settings.download_ttl.total_seconds(), settings.download_max_attempts)
+
+
+# --- the tenant's requests ----------------------------------------------------------------------
+
+async def start_registration(processes: Processes, enrollment_id: int, public_id: str,
+                             rollback: Callable[[], None]) -> None:
+    """Starts the invitation's registration; ``Unavailable`` after ``rollback`` when Temporal cannot take it."""
+    settings = processes.settings
+    await processes.start(
+        LoginCertRegistration.run,
+        RegistrationInput(enrollment_id, settings.otp_ttl.total_seconds(), settings.otp_max_attempts,
+                          _terms(settings)),
+        id=registration_workflow_id(public_id), rollback=rollback, once=True)
+
+
+async def replace(processes: Processes, workflow_id: str) -> None:
+    """A newer invitation replaces this registration: its steps are refused from now on.
+    Nothing to do when it has already finished."""
+    try:
+        await processes.update(workflow_id, LoginCertRegistration.replace, result_type=str)
+    except (Refused, Closed):
+        pass
+
+
+async def start_reissue(processes: Processes, enrollment_id: int, public_id: str, user: str, previous_serial: str,
+                        revoke_old: str, rollback: Callable[[], None]) -> None:
+    """Starts a reissue; ``user`` is "<tenant name> / <user id>" (the support task's title)."""
+    settings = processes.settings
+    await processes.start(
+        LoginCertReissue.run,
+        LoginReissueInput(enrollment_id, public_id, user, previous_serial, revoke_old,
+                          settings.reissue_ttl.total_seconds(), settings.secret_answer_max_attempts,
+                          _terms(settings), calendar_spec(settings)),
+        id=reissue_workflow_id(public_id), rollback=rollback, once=True)
+
+
+async def revoke(processes: Processes, serial: str, reason: str, actor: str) -> bool:
+    """Revokes at once (the workflow runs to its end); False when it was revoked already."""
+    result: LoginRevocationResult = await processes.execute(
+        LoginCertRevocation.run, LoginRevocationInput(serial, reason, actor),
+        id=revocation_workflow_id(serial), run_timeout=REVOCATION_TIMEOUT)
+    return result.revoked
+
+
+# --- the end user's steps -------------------------------------------------------------------------
+
+async def enter_otp(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    result: AttemptAnswer = await processes.update(workflow_id, LoginCertRegistration.enter_otp, attempt,
+                                                   result_type=AttemptAnswer)
+    return result
+
+
+async def set_secret(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    result: AttemptAnswer = await processes.update(workflow_id, LoginCertRegistration.set_secret, attempt,
+                                                   result_type=AttemptAnswer)
+    return result
+
+
+async def answer(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    """The reissue's secret question."""
+    result: AttemptAnswer = await processes.update(workflow_id, LoginCertReissue.answer, attempt,
+                                                   result_type=AttemptAnswer)
+    return result
+
+
+async def download(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    """Registration's or reissue's download (both are a ``LoginCertProcess``)."""
+    result: AttemptAnswer = await processes.update(workflow_id, LoginCertProcess.download, attempt,
+                                                   result_type=AttemptAnswer)
+    return result
