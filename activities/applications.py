@@ -12,9 +12,9 @@ from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from ca import authority
 from domain.catalog import CATALOG
+from domain.contracts import certificate_subject, contract_code, establishes_contract
 from domain.pki.errors import CsrError, LintError
 from domain.pki.hierarchy import TLS_CA
-from domain.pki.profiles import EvSubject, OrganisationSubject
 from store import audit
 from store.db import session_scope
 from store.models import Application, Customer, Task, utcnow
@@ -69,20 +69,19 @@ class ApplicationActivities:
                 raise ApplicationError("the application no longer exists", non_retryable=True)
             csr, org, product = app.csr_pem, dict(app.organization), CATALOG[app.product]
         try:
-            subject = _subject(org, product.level)
+            subject = certificate_subject(org, product.level)
             issued = authority.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
-                                     product.validity_days, ref.actor)
+                                            product.validity_days, ref.actor)
         except (CsrError, LintError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         with session_scope(self.ctx.engine) as s:
             app = s.get(Application, ref.application_id)
-            assert app is not None
+            if app is None:
+                raise ApplicationError("the application no longer exists", non_retryable=True)
             if app.status != "issued":
                 app.certificate_serial, app.status, app.issued_at = issued.serial, "issued", utcnow()
-                # The contract is established with the first certificate (manual: 契約コード);
-                # a reissue stays under its original application's contract.
-                if app.type == "new":
-                    app.contract_code = app.contract_code or f"C{app.id:07d}"
+                if establishes_contract(app.type):
+                    app.contract_code = app.contract_code or contract_code(int(app.id or 0))
                 s.add(app)
                 audit.record(s, ref.actor, "application.issued", f"application:{app.id}", serial=issued.serial,
                              contract_code=app.contract_code)
@@ -137,15 +136,6 @@ class ApplicationActivities:
         MailActivities(self.ctx).send_email(MailRequest(
             business_key=f"application:{application_id}:{event}", recipient=customer.email,
             template=f"application_{event}", language=self.ctx.settings.language, context=context))
-
-
-def _subject(org: dict[str, str], level: str) -> OrganisationSubject:
-    base = (org.get("country") or "JP", org.get("name") or "", org.get("state") or None, org.get("locality") or None)
-    if level == "ev":
-        return EvSubject(*base, business_category="Private Organization",
-                         jurisdiction_country=org.get("country") or "JP",
-                         registration_number=org.get("registration_number") or "")
-    return OrganisationSubject(*base)
 
 
 def _local_date(value: datetime | None, timezone: str) -> str:

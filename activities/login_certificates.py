@@ -175,7 +175,8 @@ class LoginCertActivities:
             row = self._enrollment(s, change.enrollment_id)
             serial = row.certificate_serial
         if serial:
-            authority.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, serial, "cessationOfOperation", change.actor)
+            authority.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, serial, "cessationOfOperation",
+                             change.actor)
         self.set_enrollment_state(change)
 
     @activity.defn(name="revoke_login_certificate")

@@ -133,8 +133,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
-        return _answer(request, exc.status, {"error": exc.code, "message": text(request, exc.code, exc.key, **exc.params)},
-                       exc.headers)
+        body = {"error": exc.code, "message": text(request, exc.code, exc.key, **exc.params)}
+        return _answer(request, exc.status, body, exc.headers)
 
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> Response:

@@ -1,4 +1,8 @@
-"""What relying parties fetch: CA certificates, CRLs (DER over plain http) and, later, OCSP."""
+"""What relying parties fetch: CA certificates, CRLs (DER over plain http) and OCSP answers.
+
+All of it from stored data (``store.certificates``) and the delegated OCSP responders
+(``store.ocsp_responder``): the web process never holds the key of a CA that signs.
+"""
 
 import base64
 import binascii
@@ -6,39 +10,29 @@ from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from domain.pki import hierarchy
-from domain.pki.hierarchy import CLIENT_CA, CLIENT_ROOT, TLS_CA, TLS_ROOT
+from api.errors import ApiError
+from domain.pki.hierarchy import CRL_ISSUERS, PUBLISHED_CAS
 from store import certificates, ocsp_responder
 
 router = APIRouter()
-PUBLISHED_CAS = (TLS_ROOT, TLS_CA, CLIENT_ROOT, CLIENT_CA)
-
-
-def _not_found(what: str) -> JSONResponse:
-    return JSONResponse({"error": "not_found", "message": f"no such {what}"}, status_code=404)
 
 
 @router.get("/pki/{name}.crt")
 async def ca_certificate(request: Request, name: str) -> Response:
-    if name not in PUBLISHED_CAS:
-        return _not_found("CA certificate")
-    cert = certificates.ca_certificate(request.app.state.engine, name)
+    cert = certificates.ca_certificate(request.app.state.engine, name) if name in PUBLISHED_CAS else None
     if cert is None:
-        return _not_found("CA certificate")
+        raise ApiError(404, "not_found")
     return Response(cert.public_bytes(Encoding.DER), media_type="application/pkix-cert",
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/pki/{name}.crl")
 async def crl(request: Request, name: str) -> Response:
-    if name not in hierarchy.CRL_ISSUERS:
-        return _not_found("CRL")
-    row = certificates.latest_crl(request.app.state.engine, name)
+    row = certificates.latest_crl(request.app.state.engine, name) if name in CRL_ISSUERS else None
     if row is None:
-        return _not_found("CRL")
+        raise ApiError(404, "not_found")
     # Short caching: a revocation republishes at once and relying parties should see it soon.
     return Response(row.der, media_type="application/pkix-crl",
                     headers={"Cache-Control": "public, max-age=60",

@@ -9,8 +9,8 @@ from dataclasses import asdict
 
 from sqlalchemy import Engine
 
-from certdesk import accounts
 from domain.settings import Settings, SettingsError, load_settings
+from store import accounts
 from store.db import engine_for, migrate
 
 

@@ -16,18 +16,19 @@ import uvicorn
 from temporalio.service import RPCError
 
 from ca import authority
-from certdesk import accounts, mailbox
+from certdesk import mailbox
 from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
 from certdesk.servers import embedded_server, start
+from certdesk.worker import build_worker
 from domain.pki import errors as pki_errors
 from domain.settings import Settings
 from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle, connect
 from processes.pki import ensure_crl_schedule
+from store import accounts
 from store.db import engine_for, migrate
-from certdesk.worker import build_worker
 
 
 def say(text: str) -> None:

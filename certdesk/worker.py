@@ -51,9 +51,6 @@ def activities_for(ctx: ActivityContext) -> list:
         tasks.remind_task,
         tasks.escalate_task,
         mail.send_email,
-        pki.issue_server_certificate,
-        pki.issue_login_certificate,
-        pki.revoke_certificate,
         pki.publish_crls,
     ]
 

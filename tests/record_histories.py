@@ -21,13 +21,13 @@ from sqlalchemy import Engine  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from ca import authority  # noqa: E402
-from certdesk import accounts, mailbox  # noqa: E402
+from certdesk import mailbox  # noqa: E402
 from certdesk.dev_server import installed_binary  # noqa: E402
+from certdesk.worker import build_worker  # noqa: E402
 from domain.settings import Settings  # noqa: E402
-from store import dev_mailbox  # noqa: E402
+from store import accounts, dev_mailbox  # noqa: E402
 from store.db import make_engine, migrate  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from certdesk.worker import build_worker  # noqa: E402
 from workflows.crl_publication import CrlPublication  # noqa: E402
 from workflows.human_task import TaskDecision  # noqa: E402
 from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput  # noqa: E402
@@ -211,7 +211,8 @@ async def record_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             ("after-two-weeks", "after_two_weeks", False),
             ("taken-over", "after_two_weeks", True),
         ):
-            previous = authority.issue_server(engine, settings, f"record-previous-{name}", _csr(), _subject(), 90, "record")
+            previous = authority.issue_server(engine, settings, f"record-previous-{name}", _csr(), _subject(), 90,
+                                              "record")
             with session_scope(engine) as s:
                 app = Application(
                     customer_id=customer.id,

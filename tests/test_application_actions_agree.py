@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 from api import customer_auth
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from domain.application_actions import ACTIONS
 from domain.settings import Settings
+from store import accounts
 from store.db import session_scope
 from store.models import Application, utcnow
 from tests.test_certificate_authority import SUBJECT, make_csr

@@ -16,9 +16,9 @@ from sqlmodel import select
 from api import customer_auth
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from domain.messages import catalogue
 from domain.settings import Settings
+from store import accounts
 from store.db import session_scope
 from store.models import Application
 from tests.test_certificate_authority import make_csr

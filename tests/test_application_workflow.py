@@ -11,15 +11,14 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from ca import authority
-from certdesk import accounts
+from certdesk.worker import build_worker
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import Application, CertificateRecord
 from store.tasks import list_tasks
 from tests.test_certificate_authority import make_csr
-from certdesk.worker import build_worker
 from workflows.human_task import TaskDecision
 from workflows.server_cert_application import ApplicationInput, ServerCertApplication
 

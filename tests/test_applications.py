@@ -18,10 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from api import customer_auth
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from domain.pki.lint import LintProfile, lint_certificate
 from domain.settings import Settings
-from store import certificates, dev_mailbox
+from store import accounts, certificates, dev_mailbox
 from store.db import session_scope
 from store.models import Application, AuditEvent, Task
 from tests.conftest import end_running_workflows
@@ -283,7 +282,8 @@ async def test_a_rejected_revocation_revokes_nothing(portal: Portal, engine: Eng
         json={"outcome": "rejected", "note": "ご担当者様と連絡が取れませんでした"},
     )
     await _status(portal, r.json()["id"], "rejected")
-    assert certificates.latest_crl(engine, "server-ca") is None or certificates.latest_crl(engine, "server-ca").entries == 0
+    crl = certificates.latest_crl(engine, "server-ca")
+    assert crl is None or crl.entries == 0
     bad = await portal.http.post(
         f"/api/v1/applications/{issued['id']}/revoke", json={"reason": "because"}, headers=portal.customer
     )

@@ -10,9 +10,8 @@ from playwright.async_api import Page, expect
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from certdesk import accounts
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import Customer
 from tests.browser import browser, page, serve  # noqa: F401

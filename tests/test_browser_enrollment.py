@@ -24,10 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from certdesk.worker import build_worker
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from tests.browser import browser, page  # noqa: F401
 from tests.conftest import free_port, serving
 from tests.test_login_certificates import download_url_of, open_pkcs12, token_of

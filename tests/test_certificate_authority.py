@@ -170,7 +170,8 @@ def test_server_issuance_is_once_per_request_key_and_lints_clean(
     assert lint_certificate(cert.public_bytes(Encoding.DER), LintProfile.OV) == []
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc) == timedelta(days=199) - timedelta(seconds=1)
     chain = tmp_path / "chain.pem"
-    chain.write_text(_pem(certificates.ca_certificate(engine, "server-ca")) + _pem(certificates.ca_certificate(engine, "tls-root")))
+    chain.write_text(_pem(certificates.ca_certificate(engine, "server-ca"))
+                     + _pem(certificates.ca_certificate(engine, "tls-root")))
     leaf = tmp_path / "leaf.pem"
     leaf.write_text(first.pem)
     root = tmp_path / "root.pem"
@@ -188,7 +189,8 @@ def test_retry_after_a_crash_between_reserve_and_store_signs_with_the_reserved_s
     engine, settings = ready
     reserved = authority._reserve(engine, "application:crash", issuer="server-ca", kind="server", product="ov",
                            display_name="a.example.co.jp", names=["a.example.co.jp"])
-    issued = authority.issue_server(engine, settings, "application:crash", make_csr("a.example.co.jp"), SUBJECT, 90, "t")
+    issued = authority.issue_server(engine, settings, "application:crash", make_csr("a.example.co.jp"), SUBJECT, 90,
+                                    "t")
     assert issued.serial == reserved.serial
     with session_scope(engine) as s:
         assert len(s.exec(select(CertificateRecord)).all()) == 1
@@ -293,7 +295,8 @@ def test_login_pkcs12_uses_pbes2_aes256_pbkdf2_and_a_sha256_mac(
     issued = authority.issue_login(engine, settings, "enrollment:p12", "Suzuki Hanako", "tenant:1")
     with session_scope(engine) as s:
         row = s.exec(select(CertificateRecord).where(CertificateRecord.request_key == "enrollment:p12")).one()
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(), password=store_passphrase.passphrase(settings).encode())
+    key = serialization.load_pem_private_key(row.private_key_pem.encode(),
+                                             password=store_passphrase.passphrase(settings).encode())
     password = new_download_password()
     chain = [certificates.ca_certificate(engine, "login-ca")]
     bundle = tmp_path / "login.p12"

@@ -77,7 +77,8 @@ async def port(settings: Settings, engine: Engine, tmp_path: Path) -> AsyncItera
         row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == hierarchy.CLIENT_CA,
                                                      CertificateRecord.serial == issued.serial)).one()
     assert row.private_key_pem is not None
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(), store_passphrase.passphrase(settings).encode())
+    key = serialization.load_pem_private_key(row.private_key_pem.encode(),
+                                             store_passphrase.passphrase(settings).encode())
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     login_cert = x509.load_pem_x509_certificate(issued.pem.encode())
 

@@ -11,13 +11,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ca import authority
+from certdesk.worker import build_worker
 from domain.pki import hierarchy
 from domain.settings import Settings
 from processes.client import Processes
 from processes.connection import TemporalHandle
 from processes.pki import ensure_crl_schedule
 from store import certificates
-from certdesk.worker import build_worker
 from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
 
 PUBLIC = "http://pki.certdesk-test.com"

@@ -16,12 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.accounts import PasswordResetActivities, PasswordResetRef
 from activities.context import ActivityContext
 from api.app import create_app
-from certdesk import accounts
 from domain.settings import Settings
 from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer
 

@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel, select
 
-from certdesk import accounts
 from domain import credentials
+from store import accounts
 from store.db import migrate, session_scope
 from store.models import AuditEvent, Customer, StaffUser, Tenant
 

@@ -12,9 +12,8 @@ from sqlmodel import select
 
 from api import customer_auth
 from api.app import create_app
-from certdesk import accounts
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer, StaffUser, Task
 

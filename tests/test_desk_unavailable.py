@@ -13,9 +13,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from api.app import create_app
-from certdesk import accounts
 from domain.messages import catalogue
 from domain.settings import Settings
+from store import accounts
 from store.db import session_scope
 from store.models import AuditEvent, Task, utcnow
 

@@ -19,12 +19,11 @@ from sqlmodel import func, select
 
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from domain import enrollment as e
 from domain.credentials import hash_password
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings
-from store import certificates
+from store import accounts, certificates
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import AuditEvent, CertificateRecord, Enrollment, EnrollmentDraft, LoginUser, utcnow

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain.settings import Settings
 from certdesk.worker import build_worker
+from domain.settings import Settings
 
 
 def _client(settings: Settings, temporal_address: str) -> httpx.AsyncClient:

@@ -16,13 +16,12 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from certdesk import accounts
 from certdesk.dev_server import installed_binary
 from certdesk.worker import build_worker
 from domain import credentials
 from domain.business_calendar import CalendarSpec
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer
 from store.tasks import get_task, list_tasks

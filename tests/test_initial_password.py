@@ -12,12 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.accounts import AccountActivities, InitialPasswordRef
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
-from certdesk import accounts
+from certdesk.worker import build_worker
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, Customer, SentEmail
-from certdesk.worker import build_worker
 from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
 
 

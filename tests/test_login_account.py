@@ -20,10 +20,10 @@ from sqlmodel import select
 
 from api.login_account import create_account_app
 from ca import authority
-from certdesk import accounts
 from certdesk.client_cert_port import account_port_server, dev_tls_certificate
 from domain.pki.profiles import LOGIN_DAYS
 from domain.settings import Settings
+from store import accounts
 from store.db import session_scope
 from store.models import AuditEvent, LoginEvent, LoginUser, utcnow
 from tests.conftest import free_port, serving

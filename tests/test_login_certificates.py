@@ -22,10 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ca import authority
-from certdesk import accounts
 from certdesk.worker import build_worker
 from domain.settings import Settings
-from store import certificates, dev_mailbox
+from store import accounts, certificates, dev_mailbox
 from store.db import session_scope
 from store.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
 

@@ -59,7 +59,8 @@ def test_openssl_reads_good_then_revoked_with_reason(responder: tuple[str, Setti
 def _request(engine: Engine, leaf_pem: str, serial: int | None = None, nonce: bool = False) -> bytes:
     """A request for ``leaf_pem`` (or, with the same issuer hashes, for another serial)."""
     leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
-    real = ocsp.OCSPRequestBuilder().add_certificate(leaf, certificates.ca_certificate(engine, "server-ca"), hashes.SHA1())
+    issuer = certificates.ca_certificate(engine, "server-ca")
+    real = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1())
     parsed = ocsp.load_der_ocsp_request(real.build().public_bytes(Encoding.DER))
     builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
         parsed.issuer_name_hash, parsed.issuer_key_hash, serial or leaf.serial_number, hashes.SHA1())

@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from api import customer_auth
 from api.app import create_app
-from certdesk import accounts
 from domain.settings import Settings
+from store import accounts
 from store.db import session_scope
 from store.models import AuditEvent, CustomerProfile
 

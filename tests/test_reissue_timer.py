@@ -9,14 +9,13 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from ca import authority
-from certdesk import accounts
+from certdesk.worker import build_worker
 from domain.pki.profiles import OrganisationSubject
 from domain.settings import Settings
-from store import dev_mailbox
+from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import Application, CertificateRecord
 from tests.test_certificate_authority import make_csr
-from certdesk.worker import build_worker
 from workflows.reissue import Reissue, ReissueInput
 
 
