@@ -19,6 +19,7 @@ from api import (
     profile,
     tasks_api,
 )
+from api.errors import ApiError
 from api.rendering import render
 from domain.settings import Settings, load_settings
 from processes.client import Processes
@@ -101,7 +102,7 @@ def _mount_dev_mailbox(app: FastAPI, directory: Path) -> None:
     async def mail_page(request: Request, mail_id: str) -> HTMLResponse:
         mail = dev_mailbox.get_mail(directory, mail_id)
         if mail is None:
-            return JSONResponse({"error": "not_found", "message": "no such message"}, status_code=404)
+            raise ApiError(404, "not_found")
         return render(request, "mail.html", mail=mail)
 
 

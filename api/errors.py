@@ -93,6 +93,13 @@ def invalid_from(request: Request, exc: ValidationError) -> JSONResponse:
     return invalid(request, validation_fields(request, exc.errors()))
 
 
+def refusal_text(request: Request, refused: Refused) -> str:
+    """A workflow's refusal in the person's language: its code's message (the workflow's own words
+    are for the history, in English), else those words."""
+    found = text(request, refused.code)
+    return found if found != refused.code else refused.message
+
+
 def refusal_status(code: str) -> int:
     return STATUS_OF_REFUSAL.get(code, 409)
 
@@ -144,7 +151,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:
-        return _answer(request, refusal_status(exc.code), {"error": exc.code, "message": exc.message})
+        return _answer(request, refusal_status(exc.code), {"error": exc.code, "message": refusal_text(request, exc)})
 
     @app.exception_handler(Closed)
     async def closed(request: Request, exc: Closed) -> Response:

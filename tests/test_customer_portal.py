@@ -30,8 +30,7 @@ NEW = "a much better passphrase"
 @pytest.fixture
 async def portal(local_stack: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(local_stack.model_copy(update={"login_max_failures": 3}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test",
-                                 headers={"accept-language": "en"}) as http:  # messages asserted in English
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as http:
         yield http
 
 
@@ -39,12 +38,15 @@ def _customer(engine: Engine, ttl: timedelta = timedelta(days=30)) -> accounts.N
     return accounts.create_customer(engine, "ポータル株式会社", "it@portal.example.co.jp", ttl)
 
 
+EN = {"accept-language": "en"}  # the JSON messages these tests read, in English
+
+
 async def _login(http: httpx.AsyncClient, access_key: str, password: str) -> httpx.Response:
-    return await http.post("/api/v1/session", json={"access_key": access_key, "password": password})
+    return await http.post("/api/v1/session", json={"access_key": access_key, "password": password}, headers=EN)
 
 
 def _bearer(r: httpx.Response) -> dict[str, str]:
-    return {"authorization": f"Bearer {r.json()['token']}"}
+    return {"authorization": f"Bearer {r.json()['token']}", **EN}
 
 
 async def test_initial_password_must_be_changed_first_and_the_change_ends_other_sessions(

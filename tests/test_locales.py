@@ -221,6 +221,23 @@ def _error_keys() -> set[str]:
     return keys
 
 
+def _client_certificate_reasons() -> set[str]:
+    """``err_client_certificate_<reason>``: why a customer's second factor was refused
+    (api/customer_auth.py), including a login certificate's own refusal (store/certificates.py)."""
+    from api import customer_auth
+    from store import certificates
+
+    return (_codes(customer_auth, r"return\s+(\"\w+\")") - {"client_certificate"}) | \
+        _codes(certificates, r"CertificateRefused\((.*)\)")
+
+
+def _password_codes() -> set[str]:
+    """``err_password_<code>``: the password rules' refusals (domain/passwords.py)."""
+    from domain import passwords
+
+    return _codes(passwords, r"return\s+(\"\w+\")")
+
+
 def _profile_error_codes() -> set[str]:
     codes = _codes(profiles, r'_error\(\s*("\w+")') | _codes(profiles, r'_matching\([^,]+,\s*("\w+")')
     return codes | {"extra_forbidden"}  # pydantic's, for a field the profile does not know (extra="forbid")
@@ -244,6 +261,9 @@ DYNAMIC = {
     "app_status_": lambda: {"received", "documents_pending", "issued", "completed", "rejected", "cancelled"},
     "app_reason_": lambda: set(REASONS) | {"immediately", "after_two_weeks"},  # revocation | reissue
     "err_": _error_keys,
+    # built as err_ keys (``key=f"client_certificate_{problem}"``, ``key=f"password_{code}"``)
+    "client_certificate_": _client_certificate_reasons,
+    "password_": _password_codes,
     # api/errors.py falls back to val_invalid for a validator error type without its own text
     "val_": lambda: {"invalid"},
     "profile_org_": lambda: {f.name for f in profiles.ORGANIZATION_FIELDS},
@@ -290,11 +310,16 @@ def test_every_built_prefix_is_enumerated() -> None:
     assert unknown == {}
 
 
+# Prefixes of the keys that name an error's message: the catalogue has them as ``err_<prefix><value>``.
+ERROR_KEY_PREFIXES = {"client_certificate_", "password_"}
+
+
 @pytest.mark.parametrize("prefix", sorted(DYNAMIC))
 def test_every_built_key_exists(prefix: str) -> None:
     values = DYNAMIC[prefix]()
     assert values, f"nothing enumerated for {prefix}"
-    assert _missing({prefix + v for v in values}) == []
+    full = f"err_{prefix}" if prefix in ERROR_KEY_PREFIXES else prefix
+    assert _missing({full + v for v in values}) == []
 
 
 def test_variable_keys_exist() -> None:
