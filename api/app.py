@@ -9,15 +9,16 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import (
     applications,
+    audit,
     customers,
-    desk,
     end_user,
     enrollments,
     errors,
     password_resets,
     pki,
     profile,
-    tasks_api,
+    staff_sessions,
+    tasks,
 )
 from api.errors import ApiError
 from api.rendering import render
@@ -40,8 +41,9 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.state.processes = Processes(app.state.temporal, settings)
 
     app.include_router(pki.router)
-    app.include_router(tasks_api.router)
-    app.include_router(desk.router)
+    app.include_router(staff_sessions.router)
+    app.include_router(tasks.router)
+    app.include_router(audit.router)
     app.include_router(customers.router)
     app.include_router(password_resets.router)
     app.include_router(profile.router)
