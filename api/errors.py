@@ -96,8 +96,10 @@ def invalid_from(request: Request, exc: ValidationError) -> JSONResponse:
 def refusal_text(request: Request, refused: Refused) -> str:
     """A workflow's refusal in the person's language: its code's message (the workflow's own words
     are for the history, in English), else those words."""
-    found = text(request, refused.code)
-    return found if found != refused.code else refused.message
+    key = f"err_{refused.code}"
+    template = messages(request)(key)
+    # A text that needs details the workflow did not send is no better than its own words.
+    return refused.message if template == key or "{" in template else template
 
 
 def refusal_status(code: str) -> int:

@@ -6,7 +6,6 @@ place that decrypts the key of a CA that signs certificates or CRLs.
 """
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -31,11 +30,9 @@ from domain.pki.hierarchy import (
     ROOTS,
     SIGNING_CAS,
     TLS_CA,
-    CaMaterial,
     CaSigner,
     create_hierarchy,
     encrypt_key,
-    load_signer,
 )
 from domain.pki.lint import tolerating_url_host
 from domain.pki.profiles import (
@@ -51,6 +48,7 @@ from store.certificates import latest_crl
 from store.db import session_scope
 from store.models import CaRecord, CertificateRecord, CrlRecord, OcspResponseRecord, utcnow
 from store.passphrase import passphrase
+from store.signers import SignerCache, decrypt
 
 log = logging.getLogger("certdesk.ca")
 
@@ -82,8 +80,7 @@ def key_store(settings: Settings) -> KeyStore:
 
 # --- the hierarchy -----------------------------------------------------------------------
 
-_signers: dict[tuple[str, str], CaSigner] = {}
-_signers_lock = threading.Lock()
+_signers = SignerCache()
 
 
 def ensure_hierarchy(engine: Engine, settings: Settings, now: datetime | None = None) -> bool:
@@ -141,22 +138,16 @@ def signer(engine: Engine, settings: Settings, name: str) -> CaSigner:
     """A signing CA (root or issuing) with its key from the key store, decrypted once per process."""
     if name not in SIGNING_CAS:
         raise CaConfigurationError(f"{name!r} does not sign certificates or CRLs")
-    cache_key = (str(engine.url), name)
-    with _signers_lock:
-        if cache_key in _signers:
-            return _signers[cache_key]
-    with session_scope(engine) as s:
-        row = s.get(CaRecord, name)
-    if row is None:
-        raise CaConfigurationError(f"CA {name!r} does not exist yet: run `certdesk up` once")
-    key_pem = row.key_pem or key_store(settings).read(name, row.cert_pem)
-    try:
-        loaded = load_signer(CaMaterial(row.name, row.cert_pem, key_pem), passphrase(settings))
-    except ValueError:
-        raise CaConfigurationError(f"cannot decrypt the key of CA {name!r}: wrong CERTDESK_CA_PASSPHRASE?") from None
-    with _signers_lock:
-        _signers[cache_key] = loaded
-    return loaded
+
+    def load() -> CaSigner:
+        with session_scope(engine) as s:
+            row = s.get(CaRecord, name)
+        if row is None:
+            raise CaConfigurationError(f"CA {name!r} does not exist yet: run `certdesk up` once")
+        key_pem = row.key_pem or key_store(settings).read(name, row.cert_pem)
+        return decrypt(name, row.cert_pem, key_pem, passphrase(settings))
+
+    return _signers.get(engine, name, load)
 
 
 # --- issuance ----------------------------------------------------------------------------

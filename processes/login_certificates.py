@@ -8,6 +8,7 @@ was right, and the draft the API prepared), never with a secret. Errors are ``pr
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from domain.settings import Settings, calendar_spec
 from processes.client import Closed, Processes, Refused
@@ -73,27 +74,24 @@ async def revoke(processes: Processes, serial: str, reason: str, actor: str) -> 
 
 # --- the end user's steps -------------------------------------------------------------------------
 
-async def enter_otp(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
-    result: AttemptAnswer = await processes.update(workflow_id, LoginCertRegistration.enter_otp, attempt,
-                                                   result_type=AttemptAnswer)
+async def _step(processes: Processes, workflow_id: str, update: Callable[..., Any], attempt: Attempt) -> AttemptAnswer:
+    result: AttemptAnswer = await processes.update(workflow_id, update, attempt, result_type=AttemptAnswer)
     return result
+
+
+async def enter_otp(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    return await _step(processes, workflow_id, LoginCertRegistration.enter_otp, attempt)
 
 
 async def set_secret(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
-    result: AttemptAnswer = await processes.update(workflow_id, LoginCertRegistration.set_secret, attempt,
-                                                   result_type=AttemptAnswer)
-    return result
+    return await _step(processes, workflow_id, LoginCertRegistration.set_secret, attempt)
 
 
 async def answer(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
     """The reissue's secret question."""
-    result: AttemptAnswer = await processes.update(workflow_id, LoginCertReissue.answer, attempt,
-                                                   result_type=AttemptAnswer)
-    return result
+    return await _step(processes, workflow_id, LoginCertReissue.answer, attempt)
 
 
 async def download(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
     """Registration's or reissue's download (both are a ``LoginCertProcess``)."""
-    result: AttemptAnswer = await processes.update(workflow_id, LoginCertProcess.download, attempt,
-                                                   result_type=AttemptAnswer)
-    return result
+    return await _step(processes, workflow_id, LoginCertProcess.download, attempt)

@@ -7,7 +7,6 @@ passed (or the status changes, which drops the cache row); a nonce must be echoe
 are fresh.
 """
 
-import threading
 from datetime import datetime
 
 from cryptography.x509.ocsp import OCSPResponseStatus
@@ -15,44 +14,32 @@ from sqlalchemy import Engine
 
 from domain.pki import ocsp
 from domain.pki.errors import CaConfigurationError
-from domain.pki.hierarchy import RESPONDER_OF, CaMaterial, CaSigner, load_signer
+from domain.pki.hierarchy import RESPONDER_OF, CaSigner
 from domain.settings import Settings
 from store.certificates import ca_certificate, status_of
 from store.db import session_scope
 from store.models import CaRecord, OcspResponseRecord, utcnow
 from store.passphrase import passphrase
+from store.signers import SignerCache, decrypt
 
 VALIDITY = ocsp.DEFAULT_VALIDITY
 
-_responders: dict[tuple[str, str], CaSigner] = {}
-_lock = threading.Lock()
+_responders = SignerCache()
 
 
 def responder(engine: Engine, settings: Settings, name: str) -> CaSigner:
     """The delegated responder ``name`` (one of RESPONDER_OF's values), decrypted once per process."""
     if name not in RESPONDER_OF.values():
         raise CaConfigurationError(f"{name!r} is not an OCSP responder")
-    key = (str(engine.url), name)
-    with _lock:
-        if key in _responders:
-            return _responders[key]
-    with session_scope(engine) as s:
-        row = s.get(CaRecord, name)
-    if row is None or not row.key_pem:
-        raise CaConfigurationError(f"OCSP responder {name!r} does not exist yet: run `certdesk up` once")
-    try:
-        loaded = load_signer(CaMaterial(row.name, row.cert_pem, row.key_pem), passphrase(settings))
-    except ValueError:
-        raise CaConfigurationError(f"cannot decrypt the key of {name!r}: wrong CERTDESK_CA_PASSPHRASE?") from None
-    with _lock:
-        _responders[key] = loaded
-    return loaded
 
+    def load() -> CaSigner:
+        with session_scope(engine) as s:
+            row = s.get(CaRecord, name)
+        if row is None or not row.key_pem:
+            raise CaConfigurationError(f"OCSP responder {name!r} does not exist yet: run `certdesk up` once")
+        return decrypt(name, row.cert_pem, row.key_pem, passphrase(settings))
 
-def forget_responders() -> None:
-    """After a responder is renewed (and in tests that make many hierarchies)."""
-    with _lock:
-        _responders.clear()
+    return _responders.get(engine, name, load)
 
 
 def answer(engine: Engine, settings: Settings, request_der: bytes, now: datetime | None = None) -> bytes:
