@@ -24,7 +24,7 @@ from api.errors import ApiError
 from api.rendering import render
 from domain.settings import Settings, load_settings
 from processes.client import Processes
-from processes.connection import TemporalClient, TemporalHandle, worker_polling
+from processes.connection import TemporalClient, TemporalHandle
 from store import dev_mailbox
 from store.db import engine_for, ping
 
@@ -62,8 +62,7 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
             log.warning("health: database: %s", type(exc).__name__)
             parts["database"] = "unavailable"
         try:
-            client = await app.state.temporal.client()
-            if not await worker_polling(client, settings):
+            if not await app.state.processes.worker_polling():
                 parts["worker"] = "no worker polling the task queue"
         except Exception as exc:  # noqa: BLE001
             log.warning("health: temporal: %s", type(exc).__name__)

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.settings import Settings
-from processes.connection import TemporalHandle
+from processes.connection import TemporalHandle, worker_polling
 
 log = logging.getLogger("certdesk.processes")
 T = TypeVar("T")
@@ -70,6 +70,10 @@ class Processes:
             return await self.temporal.client()
         except _DOWN as exc:
             raise Unavailable(type(exc).__name__) from None
+
+    async def worker_polling(self) -> bool:
+        """Whether some worker polls the task queue (``/healthz``); raises when Temporal is away."""
+        return await worker_polling(await self.temporal.client(), self.settings)
 
     # --- starting ----------------------------------------------------------------------
 
