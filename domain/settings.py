@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     password_reset_business_days: int = Field(3, ge=1)
     login_max_failures: int = Field(10, ge=1)
 
+    # Network lookups of domain validation (BR 3.2.2.4) and CAA (BR 3.2.2.8).
+    # The resolver to ask, "host:port" (an IP address; port 53 when left out); unset: the
+    # system's (/etc/resolv.conf). In production it must be a DNSSEC-validating resolver.
+    dns_resolver: str | None = Field(None, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^:\s]+)(:\d{1,5})?$")
+    dns_timeout: Duration = timedelta(seconds=5)
+    # Port of the website-file method (BR 3.2.2.4.18): 80 in production; tests use a loopback port.
+    dcv_http_port: int = Field(80, ge=1, le=65535)
+    # Issuer domain names this CA recognises in CAA "issue"/"issuewild" records, comma-separated.
+    caa_identities: str = "certdesk.example"
+    # The label prepended to the domain for the DNS TXT method (BR 3.2.2.4.7: a Domain Label
+    # beginning with an underscore).
+    dcv_label: str = Field("_certdesk-challenge", pattern=r"^_[A-Za-z0-9_-]{1,62}$")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'certdesk.db').resolve()}"
@@ -102,6 +115,12 @@ class Settings(BaseSettings):
     @property
     def embedded_smtp(self) -> bool:
         return self.smtp_host is None
+
+    @property
+    def caa_identity_names(self) -> tuple[str, ...]:
+        """``caa_identities`` as lower-case domain names, without blanks or a trailing dot."""
+        names = (n.strip().rstrip(".").lower() for n in self.caa_identities.split(","))
+        return tuple(dict.fromkeys(n for n in names if n))
 
 
 def calendar_spec(settings: Settings) -> CalendarSpec:

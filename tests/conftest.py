@@ -18,6 +18,8 @@ from certdesk import mailbox
 from certdesk.dev_server import installed_binary
 from domain.settings import SEARCH_ATTRIBUTES, Settings
 from store.db import dispose_engine, make_engine, migrate
+from tests.dns_server import Zone, serve_zone
+from tests.http_server import Site, serve_site
 
 PG_URL = os.environ.get("CERTDESK_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -90,7 +92,9 @@ def settings(tmp_path: Path, database_url: str, smtp_sink: tuple[int, Path]) -> 
     # A public-looking URL, so that certificates lint as they would in production.
     return Settings(data_dir=tmp_path, database_url=database_url, smtp_host="127.0.0.1",
                     smtp_port=smtp_sink[0], task_queue=f"test-{uuid.uuid4().hex[:8]}",
-                    public_url="http://pki.certdesk-test.com", ca_passphrase=SecretStr("test passphrase"))
+                    public_url="http://pki.certdesk-test.com", ca_passphrase=SecretStr("test passphrase"),
+                    # Never the system's resolver: a test that looks names up sets its own (dns_zone).
+                    dns_resolver="127.0.0.1:9")
 
 
 @pytest.fixture
@@ -147,3 +151,21 @@ async def end_running_workflows(env: WorkflowEnvironment, task_queue: str) -> No
                 await env.client.get_workflow_handle(workflow_id).terminate("test finished")
         quiet = quiet + 1 if not found else 0
         await asyncio.sleep(0.3)
+
+
+# Real DNS and web servers on loopback for the network look-ups (activities/lookups.py).
+
+
+@pytest.fixture
+def dns_zone() -> Iterator[Zone]:
+    """A real authoritative DNS server on 127.0.0.1 (UDP and TCP, a free port) answering from
+    an empty, mutable zone; ``dns_zone.address`` is its "127.0.0.1:port"."""
+    with serve_zone() as zone:
+        yield zone
+
+
+@pytest.fixture
+def http_site() -> Iterator[Site]:
+    """A real HTTP (and HTTPS, same port) server on 127.0.0.1 whose files and redirects the test sets."""
+    with serve_site() as site:
+        yield site

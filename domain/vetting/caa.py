@@ -1,0 +1,122 @@
+"""CAA (RFC 8659, BR 3.2.2.8 / 4.2.2.1): which CAs a domain's owner allows to issue for it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CaaRecord:
+    """One CAA resource record as DNS gives it: flags (128 = critical), tag, value."""
+
+    flags: int
+    tag: str
+    value: str
+
+
+CRITICAL = 128  # RFC 8659 §4.1: bit 0, the most significant bit of the flags octet
+# Tags certdesk understands (BR 4.2.2.1 requires issue, issuewild, iodef; BR A.1 adds the contact
+# tags). iodef and the contacts never decide issuance; knowing them only matters for the critical flag.
+KNOWN_TAGS = frozenset({"issue", "issuewild", "iodef", "contactemail", "contactphone"})
+
+# RFC 8659 §4.2 issue-value ABNF, WSP = SP / HTAB.
+_WSP = " \t"
+_LABEL = r"[A-Za-z0-9](?:-*[A-Za-z0-9])*"
+# A trailing dot is outside the ABNF, but it names the same domain, so it is accepted and dropped.
+_ISSUER = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_PARAMETER = re.compile(rf"({_LABEL})[ \t]*=[ \t]*([\x21-\x3a\x3c-\x7e]*)")
+
+
+@dataclass(frozen=True)
+class IssueValue:
+    """A parsed issue/issuewild value; ``issuer`` is "" when no CA may issue (``0 issue ";"``)."""
+
+    issuer: str  # lowercase, no trailing dot
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CaaDecision:
+    """Permitted: no_caa_records, no_issue_property, issuer_authorized (detail: the issuer).
+    Refused: issue_forbidden (only empty or malformed issuers), issuer_not_authorized (detail: the
+    issuers named), critical_unknown_tag (detail: the tag)."""
+
+    permitted: bool
+    reason: str
+    detail: str = ""
+
+
+def _domain(name: str) -> str:
+    return name.strip().lower().rstrip(".")
+
+
+def parse_issue_value(value: str) -> IssueValue:
+    """Parses ``issuer.example; key=value; ...``; raises ValueError when the ABNF is not met."""
+    head, semicolon, tail = value.partition(";")
+    issuer = head.strip(_WSP)
+    if issuer and not _ISSUER.fullmatch(issuer):
+        raise ValueError(f"not an issuer domain name: {issuer!r}")
+    parameters: list[tuple[str, str]] = []
+    tail = tail.strip(_WSP)
+    if semicolon and tail:
+        for part in tail.split(";"):
+            match = _PARAMETER.fullmatch(part.strip(_WSP))
+            if match is None:
+                raise ValueError(f"not a key=value parameter: {part!r}")
+            parameters.append((match.group(1), match.group(2)))
+    return IssueValue(_domain(issuer), tuple(parameters))
+
+
+def relevant_records(fqdn: str, lookup: Callable[[str], list[CaaRecord]]) -> list[CaaRecord]:
+    """The Relevant RRset (RFC 8659 §3): the first non-empty CAA RRset from the name up toward the root.
+
+    A wildcard ``*.X`` is looked up at X. ``lookup`` returns [] for "no CAA records here" and raises
+    for a failed lookup; the exception reaches the caller, who must not issue on it.
+    """
+    name = _domain(fqdn)
+    if name.startswith("*."):
+        name = name[2:]
+    if not name or "*" in name:
+        raise ValueError(f"not a domain name: {fqdn!r}")
+    labels = name.split(".")
+    # Up to, but not including, the root.
+    for i in range(len(labels)):
+        records = lookup(".".join(labels[i:]))
+        if records:
+            return list(records)
+    return []
+
+
+def _issuer_or_none(record: CaaRecord) -> str | None:
+    # RFC 8659 §4.2: a malformed value is treated as an empty issuer, i.e. it authorizes nobody.
+    try:
+        return parse_issue_value(record.value).issuer
+    except ValueError:
+        return None
+
+
+def evaluate(records: Iterable[CaaRecord], identities: Collection[str], wildcard: bool) -> CaaDecision:
+    """May a CA known by ``identities`` (its Issuer Domain Names) issue, given the Relevant RRset?"""
+    rrset = list(records)
+    if not rrset:
+        return CaaDecision(True, "no_caa_records")
+    for record in rrset:
+        tag = record.tag.lower()  # RFC 8659 §4.1: matching of tags is case insensitive
+        if record.flags & CRITICAL and tag not in KNOWN_TAGS:
+            return CaaDecision(False, "critical_unknown_tag", record.tag)
+    issue = [r for r in rrset if r.tag.lower() == "issue"]
+    issuewild = [r for r in rrset if r.tag.lower() == "issuewild"]
+    # RFC 8659 §4.3: issuewild speaks only for wildcard names, and there it overrides issue.
+    relevant = (issuewild or issue) if wildcard else issue
+    if not relevant:
+        return CaaDecision(True, "no_issue_property")
+    ours = {_domain(identity) for identity in identities}
+    named = [issuer for issuer in map(_issuer_or_none, relevant) if issuer]
+    for issuer in named:
+        if issuer in ours:
+            return CaaDecision(True, "issuer_authorized", issuer)
+    if not named:
+        return CaaDecision(False, "issue_forbidden")
+    return CaaDecision(False, "issuer_not_authorized", ", ".join(sorted(set(named))))
