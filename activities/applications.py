@@ -2,22 +2,27 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
+from activities.vetting import validation_file_name
 from ca import authority
 from domain.catalog import CATALOG
 from domain.contracts import certificate_subject, contract_code, establishes_contract
+from domain.messages import translator
 from domain.pki.errors import CsrError, LintError
 from domain.pki.hierarchy import TLS_CA
+from domain.settings import Settings
+from domain.vetting.dcv import WELL_KNOWN_PATH, Method, dns_record_name
 from store import audit
 from store.db import session_scope
-from store.models import Application, Customer, Task, utcnow
+from store.models import Application, Customer, DomainValidation, Task, utcnow
 
 
 @dataclass
@@ -120,9 +125,9 @@ class ApplicationActivities:
             return len(tasks)
 
     @activity.defn(name="mail_application_event")
-    def mail_application_event(self, application_id: int, event: str) -> None:
-        """issued | rejected | documents_requested | revoked | revocation_rejected | reissue_revocation_reminder:
-        the customer hears of each once."""
+    def mail_application_event(self, application_id: int, event: str, occasion: str = "") -> None:
+        """issued | rejected | documents_requested | revoked | revocation_rejected | reissue_revocation_reminder |
+        dcv_reminder: the customer hears of each once (per ``occasion``, for an event that recurs)."""
         with session_scope(self.ctx.engine) as s:
             app = s.get(Application, application_id)
             customer = s.get(Customer, app.customer_id) if app else None
@@ -133,9 +138,29 @@ class ApplicationActivities:
                        "server_name": app.names[0] if app.names else "", "note": app.note or "",
                        "contract_code": app.contract_code or "", "serial": app.certificate_serial or "",
                        "revoke_on": _local_date(app.revoke_previous_at, self.ctx.settings.timezone)}
+            if event.startswith("dcv_"):
+                context |= self._pending_domains(s, application_id)
         MailActivities(self.ctx).send_email(MailRequest(
-            business_key=f"application:{application_id}:{event}", recipient=customer.email,
+            business_key=f"application:{application_id}:{event}" + (f":{occasion}" if occasion else ""),
+            recipient=customer.email,
             template=f"application_{event}", language=self.ctx.settings.language, context=context))
+
+    def _pending_domains(self, s: Session, application_id: int) -> dict[str, Any]:
+        """What the customer still has to place, and where, for a domain validation mail."""
+        settings = self.ctx.settings
+        t = translator(settings.language)
+        rows = s.exec(select(DomainValidation).where(DomainValidation.application_id == application_id,
+                                                     DomainValidation.state == "pending")).all()
+        pending = [{"name": r.name, "value": r.random_value,
+                    "instruction": t(f"dcv_instruction_{r.method}").format(where=_where(settings, r))} for r in rows]
+        ends = min((r.expires_at for r in rows), default=None)
+        return {"pending": pending, "expires_on": _local_date(ends, settings.timezone)}
+
+
+def _where(settings: Settings, row: DomainValidation) -> str:
+    if row.method == Method.HTTP_FILE:
+        return f"http://{row.validated_domain}{WELL_KNOWN_PATH}{validation_file_name(row.random_value)}"
+    return dns_record_name(row.validated_domain, settings.dcv_label)
 
 
 def _local_date(value: datetime | None, timezone: str) -> str:

@@ -6,6 +6,7 @@ records of the type) is an empty list. Deciding what a failure means (never "no 
 BR 3.2.2.8) is the caller's rule.
 """
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass
@@ -188,12 +189,30 @@ def _check_redirect(current: httpx.URL, response: httpx.Response, allowed_ports:
     return target
 
 
-def fetch_validation_file(domain: str, path: str, port: int, timeout: Timeout) -> FetchResult:
+def address_of(host: str, resolver: str | None, timeout: Timeout) -> str:
+    """The IPv4 address the CA's own resolver gives ``host`` (an IP literal stays as it is).
+
+    The website is found through the same resolver as every other look-up, never the
+    operating system's: each perspective sees its own network's answer."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    records = _resolve(host, "A", resolver_for(resolver, timeout))
+    if not records:
+        raise LookupFailed(host, "no_address")
+    return str(records[0].address)
+
+
+def fetch_validation_file(domain: str, path: str, port: int, timeout: Timeout,
+                          resolver: str | None = None) -> FetchResult:
     """GET ``http://{domain}:{port}{path}``, following redirects only as BR 3.2.2.4.18 allows.
 
-    ``timeout`` bounds the whole fetch, redirects included. Network errors raise LookupFailed;
-    a redirect the BR forbids raises RedirectRefused (a LookupFailed); any other answer,
-    404 included, is the returned FetchResult.
+    Each host is found through ``resolver`` (see ``address_of``) and asked by its name (the
+    ``Host`` header). ``timeout`` bounds the whole fetch, redirects included. Network errors
+    raise LookupFailed; a redirect the BR forbids raises RedirectRefused (a LookupFailed); any
+    other answer, 404 included, is the returned FetchResult.
     """
     if not path.startswith(VALIDATION_DIRECTORY):
         raise ValueError(f"the file must be under {VALIDATION_DIRECTORY} (BR 3.2.2.4.18): {path!r}")
@@ -210,8 +229,12 @@ def fetch_validation_file(domain: str, path: str, port: int, timeout: Timeout) -
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LookupFailed(str(url), "timeout")
+            host = url.host
+            target = url.copy_with(host=address_of(host, resolver, remaining))
+            headers = {"Host": host if url.port in (None, 80, 443) else f"{host}:{url.port}"}
             try:
-                with client.stream("GET", url, timeout=remaining) as response:
+                with client.stream("GET", target, headers=headers, timeout=remaining,
+                                   extensions={"sni_hostname": host}) as response:
                     if 300 <= response.status_code < 400:
                         target = _check_redirect(url, response, allowed_ports)
                         if len(redirects) >= MAX_REDIRECTS:

@@ -20,6 +20,7 @@ from activities.login_certificates import LoginCertActivities
 from activities.mail import MailActivities
 from activities.pki import PkiActivities
 from activities.tasks import TaskActivities
+from activities.vetting import DomainValidationActivities, PerspectiveActivities
 from domain.settings import Settings, load_settings
 from workflows.registry import WORKFLOWS
 
@@ -27,8 +28,13 @@ from workflows.registry import WORKFLOWS
 def activities_for(ctx: ActivityContext) -> list:
     accounts, mail, pki = AccountActivities(ctx), MailActivities(ctx), PkiActivities(ctx)
     resets, tasks, apps = PasswordResetActivities(ctx), TaskActivities(ctx), ApplicationActivities(ctx)
-    login = LoginCertActivities(ctx)
+    login, dcv = LoginCertActivities(ctx), DomainValidationActivities(ctx)
+    primary = PerspectiveActivities(ctx.settings, "primary")  # the main worker's own network look
     return [
+        dcv.prepare,
+        dcv.record,
+        dcv.expire,
+        primary.check_domain_control,
         login.set_enrollment_state,
         login.register_credentials,
         login.issue_certificate,

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # The label prepended to the domain for the DNS TXT method (BR 3.2.2.4.7: a Domain Label
     # beginning with an underscore).
     dcv_label: str = Field("_certdesk-challenge", pattern=r"^_[A-Za-z0-9_-]{1,62}$")
+    # Remote network perspectives (BR 3.2.2.9) that every domain check is corroborated from: each
+    # a worker polling the task queue ``perspective-<name>`` in its own network
+    # (``python -m certdesk.perspective NAME``). Empty: `certdesk up` runs local ones (development).
+    remote_perspectives: str = Field("", pattern=r"^[a-z0-9-]*(,[a-z0-9-]+)*$")
 
     @property
     def resolved_database_url(self) -> str:
@@ -115,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def embedded_smtp(self) -> bool:
         return self.smtp_host is None
+
+    @property
+    def remote_perspective_names(self) -> tuple[str, ...]:
+        return tuple(n for n in self.remote_perspectives.split(",") if n)
 
     @property
     def caa_identity_names(self) -> tuple[str, ...]:

@@ -353,3 +353,30 @@ class EndUserSession(SQLModel, table=True):
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
     last_seen_at: datetime = ts(nullable=False, default_factory=utcnow)
     expires_at: datetime = ts(nullable=False)
+
+
+class DomainValidation(SQLModel, table=True):
+    """One name's domain control validation (BR 3.2.2.4): the Random Value, the method, the evidence.
+
+    A validated row is reused for the same customer's later applications while BR 4.2.1 allows.
+    """
+
+    __tablename__ = "domain_validation"
+    __table_args__ = (UniqueConstraint("application_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    application_id: int | None = Field(default=None, foreign_key="application.id", index=True)
+    name: str = Field(max_length=253)  # as in the certificate: www.example.co.jp or *.example.co.jp
+    validated_domain: str = Field(max_length=253, index=True)  # the Authorization Domain Name checked
+    method: str = Field(default="dns_change", max_length=30)  # domain.vetting.dcv.Method
+    # Public once the customer places it in DNS or on the website; never reused across requests.
+    random_value: str = Field(max_length=128)
+    state: str = Field(default="pending", max_length=20, index=True)  # pending | validated | expired
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    expires_at: datetime = ts(nullable=False)  # the Random Value's end (BR 3.2.2.4.7: 30 days)
+    validated_at: datetime | None = ts()
+    checked_at: datetime | None = ts()
+    last_result: str | None = Field(default=None, max_length=40)  # the last check's reason code
+    # Per check: method, value hash, where looked, what each perspective saw, when, which process.
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

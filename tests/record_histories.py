@@ -37,7 +37,8 @@ HISTORIES = ROOT / "tests" / "histories"
 
 
 @asynccontextmanager
-async def recording_stack(env: WorkflowEnvironment, tmp: Path) -> AsyncIterator[tuple[Settings, Engine]]:
+async def recording_stack(env: WorkflowEnvironment, tmp: Path, **overrides: object
+                          ) -> AsyncIterator[tuple[Settings, Engine]]:
     """A fresh database, an SMTP sink and a worker: the real activities behind the recording."""
     port = free_port()
     sink = mailbox.start_sink(tmp / "mailbox", "127.0.0.1", port)
@@ -49,7 +50,8 @@ async def recording_stack(env: WorkflowEnvironment, tmp: Path) -> AsyncIterator[
         task_queue=f"record-{tmp.name}",
         public_url="http://pki.certdesk-test.com",
         ca_passphrase=SecretStr("record"),
-    )
+        dns_resolver="127.0.0.1:9",  # never the system's: a recording that looks names up gives its own
+    ).model_copy(update=overrides)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     try:
@@ -339,6 +341,46 @@ async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             (HISTORIES / "LoginCertRevocation.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
+    """A name not yet in DNS (one failed look), placed, rechecked at once: validated by the quorum."""
+    from contextlib import AsyncExitStack
+
+    from sqlmodel import select
+
+    from certdesk.perspective import build_perspective_worker, task_queue
+    from store.db import session_scope
+    from store.models import Application, DomainValidation
+    from tests.dns_server import serve_zone
+    from workflows.domain_validation import DomainValidation as Workflow
+    from workflows.domain_validation import DomainValidationInput
+
+    perspectives = ("p1", "p2", "p3", "p4", "p5")
+    with serve_zone() as zone:
+        async with recording_stack(env, tmp, dns_resolver=zone.address) as (settings, engine), AsyncExitStack() as ps:
+            for name in perspectives:
+                await ps.enter_async_context(build_perspective_worker(env.client, settings, name))
+            new = await _customer(env, engine)
+            with session_scope(engine) as s:
+                app = Application(customer_id=new.id, type="new", product="ov", csr_pem=_csr(),
+                                  names=["www.record.example"], organization={"name": "記録株式会社"})
+                s.add(app)
+                s.flush()
+                app_id = int(app.id or 0)
+            handle = await env.client.start_workflow(
+                Workflow.run, DomainValidationInput(app_id, new.id, [task_queue(p) for p in perspectives]),
+                id=f"domain-validation-{app_id}", task_queue=settings.task_queue)
+            while True:
+                with session_scope(engine) as s:
+                    row = s.exec(select(DomainValidation).where(DomainValidation.application_id == app_id)).first()
+                if row is not None and row.last_result:
+                    break
+                await asyncio.sleep(0.05)
+            zone.txt("_certdesk-challenge.www.record.example", row.random_value)
+            await handle.signal(Workflow.recheck)
+            assert (await handle.result()).status == "validated"
+            (HISTORIES / "DomainValidation-validated.json").write_text((await handle.fetch_history()).to_json())
+
+
 def mailbox_token(tmp: Path, marker: str) -> str:
     for mail in dev_mailbox.list_mail(tmp / "mailbox"):
         for word in mail.body.split():
@@ -368,6 +410,7 @@ RECORDERS = {
     "Reissue": record_reissue,
     "LoginCertRegistration": record_login_registration,
     "LoginCertReissue": record_login_reissue,
+    "DomainValidation": record_domain_validation,
 }
 
 

@@ -36,6 +36,7 @@ from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.revocation import REASONS
 from domain.tasks import KINDS, TASK_STATES
+from domain.vetting.dcv import Method
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "api" / "templates"
@@ -177,7 +178,8 @@ def _python_sources() -> Iterator[tuple[str, str]]:
 
 
 # f-strings of that shape which are not message keys: ids, error codes, mail template names.
-NOT_KEYS = {"enr_", "certificate_", "application_"}
+NOT_KEYS = {"enr_", "certificate_", "application_",
+            "primary_"}  # a domain check's reason code (workflows/domain_validation.py), kept as evidence
 
 
 def python_prefixes() -> dict[str, set[str]]:
@@ -276,6 +278,8 @@ DYNAMIC = {
     # domain objects whose words are in the catalogue
     "question_": lambda: {q.id for q in e.QUESTIONS},
     "product_": lambda: set(CATALOG),
+    # activities/applications.py: where to place a domain validation's value, by method
+    "dcv_instruction_": lambda: {m.value for m in Method},
 }
 
 # Keys the desk and the portal pass in ``?msg=`` and show with ``t(msg)``.

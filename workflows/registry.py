@@ -1,6 +1,7 @@
 """Every workflow the worker runs; the replay test checks each has a recorded history."""
 
 from workflows.crl_publication import CrlPublication
+from workflows.domain_validation import DomainValidation
 from workflows.initial_password import InitialPasswordExpiry
 from workflows.login_registration import LoginCertRegistration
 from workflows.login_reissue import LoginCertReissue
@@ -11,4 +12,4 @@ from workflows.revocation import Revocation
 from workflows.server_cert_application import ServerCertApplication
 
 WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
-                         Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation]
+                         Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation, DomainValidation]

@@ -1,0 +1,196 @@
+"""Domain control validation (BR 3.2.2.4) as activities: the records, and a check from one perspective.
+
+``PerspectiveActivities.check_domain_control`` runs in every network perspective — the primary
+(the main worker) and each remote one (a worker polling ``perspective-<name>``, with its own
+resolver) — and only looks: it returns what it saw. ``DomainValidationActivities`` keeps the
+records: prepares one per name of an application (reusing a validation still within BR 4.2.1),
+and records each corroborated or failed check as evidence, idempotent on the check's key.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import lookups
+from activities.context import ActivityContext
+from domain.settings import Settings
+from domain.vetting import dcv
+from domain.vetting.periods import random_value_days, validation_reusable
+from store import audit
+from store.db import session_scope
+from store.models import Application, DomainValidation, utcnow
+
+# What one perspective saw, kept in the evidence (trimmed: a TXT set or a web page may be long).
+SEEN_LIMIT = 300
+
+
+@dataclass
+class CheckRequest:
+    validation_id: int
+    method: str  # domain.vetting.dcv.Method
+    name: str  # the Authorization Domain Name (or, for the website method, the FQDN)
+    random_value: str  # public: the customer puts it in DNS or on the website
+
+
+@dataclass
+class PerspectiveAnswer:
+    perspective: str
+    found: bool | None  # None: the perspective could not look (a failure, never a "no")
+    where: str  # the DNS name or URL asked
+    seen: str  # what was there, trimmed; or the failure's reason code
+
+
+@dataclass
+class PendingValidation:
+    validation_id: int
+    name: str  # as in the certificate
+    method: str
+    checked_name: str  # the Authorization Domain Name (website method: the FQDN)
+    random_value: str
+    expires_at: str  # ISO-8601: the Random Value's end
+
+
+@dataclass
+class CheckOutcome:
+    validation_id: int
+    check_key: str  # unique per check (workflow id / run / round / validation): a retry records once
+    passed: bool
+    reason: str  # domain.vetting.mpic reason code, or the primary's failure
+    answers: list[PerspectiveAnswer] = field(default_factory=list)
+    workflow_id: str = ""
+
+
+def validation_file_name(random_value: str) -> str:
+    """Named after the value, never the value itself (3.2.2.4.18: the value is in the content)."""
+    return f"certdesk-{hashlib.sha256(random_value.encode()).hexdigest()[:16]}.txt"
+
+
+def _trim(text: str) -> str:
+    return text if len(text) <= SEEN_LIMIT else text[:SEEN_LIMIT] + "…"
+
+
+def look(settings: Settings, perspective: str, req: CheckRequest) -> PerspectiveAnswer:
+    """One perspective's look at one name; what it saw, never a judgement beyond "is it there"."""
+    method = dcv.Method(req.method)
+    try:
+        if method is dcv.Method.DNS_CHANGE:
+            where = dcv.dns_record_name(req.name, settings.dcv_label)
+            records = lookups.txt_records(where, settings.dns_resolver, settings.dns_timeout)
+            return PerspectiveAnswer(perspective, dcv.txt_matches(records, req.random_value), where,
+                                     _trim(" | ".join(records)) or "(no TXT record)")
+        if method is dcv.Method.HTTP_FILE:
+            path = dcv.WELL_KNOWN_PATH + validation_file_name(req.random_value)
+            where = f"http://{req.name}:{settings.dcv_http_port}{path}"
+            got = lookups.fetch_validation_file(req.name, path, settings.dcv_http_port, settings.dns_timeout,
+                                                settings.dns_resolver)
+            body = got.body.decode("utf-8", errors="replace")
+            found = 200 <= got.status < 300 and dcv.file_matches(body, req.random_value)
+            return PerspectiveAnswer(perspective, found, got.final_url or where, _trim(f"HTTP {got.status}: {body}"))
+    except lookups.LookupFailed as failed:
+        return PerspectiveAnswer(perspective, None, failed.name, failed.reason)
+    raise ApplicationError(f"method {method} is not checked over the network", type="not_a_network_method",
+                           non_retryable=True)
+
+
+class PerspectiveActivities:
+    """The looks one network perspective makes; registered by the main worker (as the primary)
+    and by each remote perspective worker, each with the settings (resolver) of its network."""
+
+    def __init__(self, settings: Settings, perspective: str) -> None:
+        self.settings, self.perspective = settings, perspective
+
+    @activity.defn(name="check_domain_control")
+    def check_domain_control(self, req: CheckRequest) -> PerspectiveAnswer:
+        return look(self.settings, self.perspective, req)
+
+
+class DomainValidationActivities:
+    def __init__(self, ctx: ActivityContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="prepare_domain_validations")
+    def prepare(self, application_id: int) -> list[PendingValidation]:
+        """One validation per name of the application; a name covered by the customer's earlier,
+        still reusable validation is validated at once (audited as reused). The pending ones."""
+        now = utcnow()
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            if app is None:
+                raise ApplicationError("the application no longer exists", non_retryable=True)
+            existing = {v.name: v for v in s.exec(select(DomainValidation).where(
+                DomainValidation.application_id == application_id)).all()}
+            earlier = s.exec(select(DomainValidation).where(DomainValidation.customer_id == app.customer_id,
+                                                            DomainValidation.state == "validated")).all()
+            for name in app.names:
+                if name in existing:
+                    continue
+                reused = next((v for v in earlier if v.validated_at is not None
+                               and validation_reusable(v.validated_at, now)
+                               and dcv.covers(dcv.Method(v.method), v.validated_domain, name)), None)
+                method = dcv.Method.DNS_CHANGE
+                row = DomainValidation(
+                    customer_id=app.customer_id, application_id=application_id, name=name,
+                    validated_domain=dcv.authorization_domain(name), method=method.value,
+                    random_value=secrets.token_urlsafe(dcv.RANDOM_VALUE_BYTES),
+                    expires_at=now + timedelta(days=random_value_days(now)))
+                if reused is not None:
+                    row.state, row.validated_at = "validated", reused.validated_at
+                    row.method, row.validated_domain = reused.method, reused.validated_domain
+                    row.evidence = [{"reused": reused.id, "validated_at": reused.validated_at.isoformat(),
+                                     "method": reused.method, "validated_domain": reused.validated_domain}]
+                s.add(row)
+                s.flush()
+                audit.record(s, "workflow", "dcv.reused" if reused else "dcv.requested", f"application:{app.id}",
+                             name=name, validation=row.id, method=row.method,
+                             **({"reused": reused.id} if reused else {}))
+                existing[name] = row
+            return [PendingValidation(int(v.id or 0), v.name, v.method, v.validated_domain, v.random_value,
+                                      v.expires_at.isoformat())
+                    for v in existing.values() if v.state == "pending"]
+
+    @activity.defn(name="record_domain_check")
+    def record(self, outcome: CheckOutcome) -> str:
+        """The check's evidence (once per check key) and, when corroborated, the validation. The state."""
+        with session_scope(self.ctx.engine) as s:
+            row = s.exec(select(DomainValidation).where(DomainValidation.id == outcome.validation_id)
+                         .with_for_update()).first()
+            if row is None:
+                raise ApplicationError("the domain validation no longer exists", non_retryable=True)
+            if any(e.get("check") == outcome.check_key for e in row.evidence):
+                return row.state  # recorded by an earlier attempt
+            now = utcnow()
+            entry = {"check": outcome.check_key, "at": now.isoformat(), "method": row.method,
+                     "value_sha256": hashlib.sha256(row.random_value.encode()).hexdigest(),
+                     "passed": outcome.passed, "reason": outcome.reason, "workflow": outcome.workflow_id,
+                     "perspectives": [{"name": a.perspective, "found": a.found, "where": a.where, "seen": a.seen}
+                                      for a in outcome.answers]}
+            row.evidence = [*row.evidence, entry]
+            row.checked_at, row.last_result = now, outcome.reason
+            if outcome.passed and row.state == "pending":
+                row.state, row.validated_at = "validated", now
+                audit.record(s, "workflow", "dcv.validated", f"application:{row.application_id}",
+                             name=row.name, validation=row.id, method=row.method, reason=outcome.reason)
+            s.add(row)
+            return row.state
+
+    @activity.defn(name="expire_domain_validations")
+    def expire(self, application_id: int) -> list[str]:
+        """The Random Values' time is over: what is still pending expires. The names that did."""
+        with session_scope(self.ctx.engine) as s:
+            rows = s.exec(select(DomainValidation).where(DomainValidation.application_id == application_id,
+                                                         DomainValidation.state == "pending")).all()
+            for row in rows:
+                row.state = "expired"
+                s.add(row)
+                audit.record(s, "timer", "dcv.expired", f"application:{application_id}", name=row.name,
+                             validation=row.id)
+            return [r.name for r in rows]
+
+
+def is_expired(pending: PendingValidation, now: datetime) -> bool:
+    return datetime.fromisoformat(pending.expires_at) <= now
