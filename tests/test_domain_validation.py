@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.vetting import validation_file_name
+from activities.context import ActivityContext
+from activities.vetting import DomainValidationActivities, validation_file_name
 from certdesk.perspective import build_perspective_worker, task_queue
 from certdesk.worker import build_worker
 from domain.settings import Settings
@@ -189,10 +190,8 @@ async def test_a_later_application_reuses_the_validation_within_the_period_only(
             stale.validated_at = utcnow() - timedelta(days=400)
             s.add(stale)
     third = vetting.application([NAMES[0]])
-    late = await vetting.start(third)
-    await _until(lambda: len(vetting.rows(third)) == 1)
-    assert vetting.rows(third)[NAMES[0]].state == "pending"
-    await late.terminate("test done")
+    pending = DomainValidationActivities(ActivityContext(vetting.settings, vetting.engine)).prepare(third)
+    assert [p.name for p in pending] == [NAMES[0]] and vetting.rows(third)[NAMES[0]].state == "pending"
 
 
 async def test_the_website_file_method_through_the_cas_own_resolver(vetting: Vetting, http_site: Site) -> None:
