@@ -1,7 +1,7 @@
 """Server certificate applications: status, issuance against the vetted record, customer mail."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
-from activities.vetting import validation_file_name
 from ca import authority
 from domain.catalog import CATALOG
 from domain.contracts import certificate_subject, contract_code, establishes_contract
@@ -19,7 +18,8 @@ from domain.messages import translator
 from domain.pki.errors import CsrError, LintError
 from domain.pki.hierarchy import TLS_CA
 from domain.settings import Settings
-from domain.vetting.dcv import WELL_KNOWN_PATH, Method, dns_record_name
+from domain.vetting.dcv import WELL_KNOWN_PATH, Method, dns_record_name, validation_file_name
+from domain.vetting.periods import validation_reusable
 from store import audit
 from store.db import session_scope
 from store.models import Application, Customer, DomainValidation, Task, utcnow
@@ -38,6 +38,7 @@ class ApplicationRef:
     application_id: int
     request_key: str  # the workflow id: one certificate per application, ever
     actor: str
+    vetted: bool = False  # every name validated and CAA checked from all perspectives (issue 13 on)
 
 
 @dataclass
@@ -73,6 +74,8 @@ class ApplicationActivities:
             if app is None:
                 raise ApplicationError("the application no longer exists", non_retryable=True)
             csr, org, product = app.csr_pem, dict(app.organization), CATALOG[app.product]
+            if ref.vetted:
+                _refuse_unless_vetted(s, app)
         try:
             subject = certificate_subject(org, product.level)
             issued = authority.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
@@ -161,6 +164,26 @@ def _where(settings: Settings, row: DomainValidation) -> str:
     if row.method == Method.HTTP_FILE:
         return f"http://{row.validated_domain}{WELL_KNOWN_PATH}{validation_file_name(row.random_value)}"
     return dns_record_name(row.validated_domain, settings.dcv_label)
+
+
+# BR 3.2.2.8: CAA is checked as part of issuance; a check older than this is looked at again.
+CAA_FRESH = timedelta(hours=8)
+
+
+def _refuse_unless_vetted(s: Session, app: Application) -> None:
+    """The last line before signing: every name validated within its reuse period, and CAA
+    permitting it, looked at within CAA_FRESH. (The workflow checked both just before.)"""
+    now = utcnow()
+    rows = {r.name: r for r in s.exec(select(DomainValidation).where(DomainValidation.application_id == app.id))}
+    for name in app.names:
+        row = rows.get(name)
+        if row is None or row.state != "validated" or row.validated_at is None \
+                or not validation_reusable(row.validated_at, now):
+            raise ApplicationError(f"{name}: domain control is not validated", type="domain_not_validated",
+                                   non_retryable=True)
+        if row.caa_permitted is not True or row.caa_checked_at is None or now - row.caa_checked_at > CAA_FRESH:
+            raise ApplicationError(f"{name}: CAA does not permit issuance ({row.caa_result or 'not checked'})",
+                                   type="caa_not_permitted", non_retryable=True)
 
 
 def _local_date(value: datetime | None, timezone: str) -> str:

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import lookups
 from activities.context import ActivityContext
 from domain.settings import Settings
-from domain.vetting import dcv
+from domain.vetting import caa, dcv
 from domain.vetting.periods import random_value_days, validation_reusable
 from store import audit
 from store.db import session_scope
@@ -65,11 +65,6 @@ class CheckOutcome:
     workflow_id: str = ""
 
 
-def validation_file_name(random_value: str) -> str:
-    """Named after the value, never the value itself (3.2.2.4.18: the value is in the content)."""
-    return f"certdesk-{hashlib.sha256(random_value.encode()).hexdigest()[:16]}.txt"
-
-
 def _trim(text: str) -> str:
     return text if len(text) <= SEEN_LIMIT else text[:SEEN_LIMIT] + "…"
 
@@ -84,7 +79,7 @@ def look(settings: Settings, perspective: str, req: CheckRequest) -> Perspective
             return PerspectiveAnswer(perspective, dcv.txt_matches(records, req.random_value), where,
                                      _trim(" | ".join(records)) or "(no TXT record)")
         if method is dcv.Method.HTTP_FILE:
-            path = dcv.WELL_KNOWN_PATH + validation_file_name(req.random_value)
+            path = dcv.WELL_KNOWN_PATH + dcv.validation_file_name(req.random_value)
             where = f"http://{req.name}:{settings.dcv_http_port}{path}"
             got = lookups.fetch_validation_file(req.name, path, settings.dcv_http_port, settings.dns_timeout,
                                                 settings.dns_resolver)
@@ -97,6 +92,44 @@ def look(settings: Settings, perspective: str, req: CheckRequest) -> Perspective
                            non_retryable=True)
 
 
+@dataclass
+class CaaRequest:
+    names: list[str]  # as in the certificate (a wildcard's CAA is looked up at its base)
+
+
+@dataclass
+class CaaAnswer:
+    perspective: str
+    decisions: dict[str, str]  # name -> CaaDecision reason, or "lookup_failed_<reason>" (never "no CAA")
+    permitted: dict[str, bool | None]  # name -> permitted; None when the look-up failed
+
+
+@dataclass
+class CaaOutcome:
+    application_id: int
+    check_key: str
+    results: dict[str, tuple[bool, str]]  # name -> (permitted, reason)
+    answers: list[CaaAnswer] = field(default_factory=list)
+    workflow_id: str = ""
+
+
+def look_caa(settings: Settings, perspective: str, req: CaaRequest) -> CaaAnswer:
+    """CAA for each name from one perspective (RFC 8659, BR 3.2.2.8); a failed look-up refuses."""
+    decisions: dict[str, str] = {}
+    permitted: dict[str, bool | None] = {}
+    for name in req.names:
+        try:
+            records = caa.relevant_records(name, lambda n: lookups.caa_records(n, settings.dns_resolver,
+                                                                             settings.dns_timeout))
+        except lookups.LookupFailed as failed:
+            decisions[name], permitted[name] = f"lookup_failed_{failed.reason}", None
+            continue
+        decision = caa.evaluate(records, settings.caa_identity_names, name.startswith("*."))
+        decisions[name] = decision.reason + (f": {_trim(decision.detail)}" if decision.detail else "")
+        permitted[name] = decision.permitted
+    return CaaAnswer(perspective, decisions, permitted)
+
+
 class PerspectiveActivities:
     """The looks one network perspective makes; registered by the main worker (as the primary)
     and by each remote perspective worker, each with the settings (resolver) of its network."""
@@ -107,6 +140,10 @@ class PerspectiveActivities:
     @activity.defn(name="check_domain_control")
     def check_domain_control(self, req: CheckRequest) -> PerspectiveAnswer:
         return look(self.settings, self.perspective, req)
+
+    @activity.defn(name="check_caa")
+    def check_caa(self, req: CaaRequest) -> CaaAnswer:
+        return look_caa(self.settings, self.perspective, req)
 
 
 class DomainValidationActivities:
@@ -177,6 +214,38 @@ class DomainValidationActivities:
                              name=row.name, validation=row.id, method=row.method, reason=outcome.reason)
             s.add(row)
             return row.state
+
+    @activity.defn(name="application_names")
+    def names(self, application_id: int) -> list[str]:
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            if app is None:
+                raise ApplicationError("the application no longer exists", non_retryable=True)
+            return list(app.names)
+
+    @activity.defn(name="record_caa_check")
+    def record_caa(self, outcome: CaaOutcome) -> list[str]:
+        """Each name's CAA result as evidence and on its row (what the issuance checks). The names refused."""
+        now = utcnow()
+        with session_scope(self.ctx.engine) as s:
+            rows = {r.name: r for r in s.exec(select(DomainValidation).where(
+                DomainValidation.application_id == outcome.application_id)).all()}
+            for name, (permitted, reason) in outcome.results.items():
+                row = rows.get(name)
+                if row is None:
+                    raise ApplicationError(f"no domain validation for {name}", non_retryable=True)
+                if any(e.get("caa") == outcome.check_key for e in row.evidence):
+                    continue  # recorded by an earlier attempt
+                row.caa_checked_at, row.caa_permitted, row.caa_result = now, permitted, reason[:200]
+                row.evidence = [*row.evidence, {
+                    "caa": outcome.check_key, "at": now.isoformat(), "permitted": permitted, "reason": reason,
+                    "workflow": outcome.workflow_id,
+                    "perspectives": [{"name": a.perspective, "decision": a.decisions.get(name, "")}
+                                     for a in outcome.answers]}]
+                s.add(row)
+            audit.record(s, "workflow", "caa.checked", f"application:{outcome.application_id}",
+                         refused=sorted(n for n, (ok, _) in outcome.results.items() if not ok))
+        return sorted(n for n, (ok, _) in outcome.results.items() if not ok)
 
     @activity.defn(name="expire_domain_validations")
     def expire(self, application_id: int) -> list[str]:

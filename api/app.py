@@ -11,6 +11,7 @@ from api import (
     applications,
     audit,
     customers,
+    domain_validations,
     end_user,
     enrollments,
     errors,
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(password_resets.router)
     app.include_router(profile.router)
     app.include_router(applications.router)
+    app.include_router(domain_validations.router)
     app.include_router(enrollments.router)
     app.include_router(end_user.router)
     errors.install(app)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from api import domain_validations as validations
 from api import errors
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
@@ -295,7 +296,7 @@ def _detail(request: Request, customer: CustomerPrincipal, application_id: int, 
     actions = rules.allowed(records.facts(engine, app), utcnow(), settings.reissue_window)
     return _page(request, "portal/application.html", customer, status, app=application_json(app), cert=cert,
                  revoked=cert is not None and cert.state == "revoked", actions=actions, reasons=REASON_CODES,
-                 **ctx)
+                 dcv=validations.customer_section(request, app), **ctx)
 
 
 @router.get("/account/applications/{application_id}", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine as SqlEngine
 
 from api import audit
+from api import domain_validations as vetting_pages
 from api.deps import Engine, Staff, Supervisor, Workflows
 from api.errors import ApiError, error, refusal_status, text
 from api.rendering import desk_page
@@ -171,7 +172,8 @@ async def _task_page(request: Request, task_id: int, staff: StaffPrincipal, engi
                      events=audit.search(engine, task.subject, limit=100),
                      colleagues=task_store.staff_usernames(engine), msg=msg, error=error,
                      workflow_status=await _workflow_status(processes, task.workflow_id),
-                     temporal_link=task_process.temporal_ui_link(processes.settings, task.workflow_id))
+                     temporal_link=task_process.temporal_ui_link(processes.settings, task.workflow_id),
+                     review=vetting_pages.desk_review(request, task))
 
 
 async def _workflow_status(processes: Processes, workflow_id: str) -> str:

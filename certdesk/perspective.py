@@ -17,17 +17,14 @@ from temporalio.worker import Worker
 from activities.vetting import PerspectiveActivities
 from domain.settings import Settings, load_settings
 from processes.connection import connect
+from workflows.domain_validation import perspective_queue
 
 PRIMARY = "primary"  # the main worker's own look
 
 
-def task_queue(name: str) -> str:
-    return f"perspective-{name}"
-
-
 def build_perspective_worker(client: Client, settings: Settings, name: str) -> Worker:
     looks = PerspectiveActivities(settings, name)
-    return Worker(client, task_queue=task_queue(name), activities=[looks.check_domain_control],
+    return Worker(client, task_queue=perspective_queue(name), activities=[looks.check_domain_control, looks.check_caa],
                   activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8))
 
 

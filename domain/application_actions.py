@@ -16,7 +16,7 @@ ACTIONS = ("download", "cancel", "reissue", "revoke")
 # records point at another record's certificate.
 CERTIFICATE_TYPES = ("new", "renewal", "reissue")
 CANCELLABLE_TYPES = ("new", "renewal")  # the reissue and revocation processes have no 申請取消
-FINAL_STATUSES = ("issued", "rejected", "cancelled")
+FINAL_STATUSES = ("issued", "rejected", "cancelled", "returned")
 
 
 @dataclass(frozen=True)

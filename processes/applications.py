@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from domain.settings import calendar_spec
 from processes.client import Closed, Processes
+from workflows.domain_validation import perspective_queue
 from workflows.reissue import Reissue, ReissueInput
 from workflows.reissue import workflow_id as reissue_workflow_id
 from workflows.revocation import Revocation, RevocationInput
@@ -17,9 +18,11 @@ __all__ = ["application_workflow_id", "reissue_workflow_id", "revocation_workflo
 async def start_application(processes: Processes, application_id: int, customer_id: int, title: str,
                             rollback: Callable[[], None]) -> None:
     """A new application's review and issuance (``application-{id}``)."""
+    settings = processes.settings
     await processes.start(
         ServerCertApplication.run,
-        ApplicationInput(application_id, customer_id, title, calendar=calendar_spec(processes.settings)),
+        ApplicationInput(application_id, customer_id, title, calendar=calendar_spec(settings),
+                         remote_perspectives=[perspective_queue(n) for n in settings.remote_perspective_names]),
         id=application_workflow_id(application_id), rollback=rollback)
 
 

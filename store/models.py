@@ -378,5 +378,9 @@ class DomainValidation(SQLModel, table=True):
     validated_at: datetime | None = ts()
     checked_at: datetime | None = ts()
     last_result: str | None = Field(default=None, max_length=40)  # the last check's reason code
+    # CAA (BR 3.2.2.8), looked at from every perspective right before signing.
+    caa_checked_at: datetime | None = ts()
+    caa_permitted: bool | None = None
+    caa_result: str | None = Field(default=None, max_length=200)
     # Per check: method, value hash, where looked, what each perspective saw, when, which process.
     evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

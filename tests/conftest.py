@@ -11,6 +11,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -124,7 +125,8 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def local_stack(local_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[Settings]:
-    """A worker on the shared dev server for this test's task queue; yields settings pointing at it.
+    """A worker on the shared dev server for this test's task queue, with its vetting network
+    (``vetting_network``); yields settings pointing at both.
 
     The dev server outlives this test's database: what the test left running is ended, since
     workflow ids (``password-reset-{customer id}``) repeat in the next test's fresh database.
@@ -132,9 +134,70 @@ async def local_stack(local_env: WorkflowEnvironment, settings: Settings, engine
     from certdesk.worker import build_worker
 
     settings = settings.model_copy(update={"temporal_address": local_env.client.service_client.config.target_host})
-    async with build_worker(local_env.client, settings):
+    async with vetting_network(local_env.client, settings) as (settings, _zone), build_worker(local_env.client,
+                                                                                             settings):
         yield settings
     await end_running_workflows(local_env, settings.task_queue)
+
+
+REMOTE_PERSPECTIVES = 5  # BR 3.2.2.9 asks for 5 from 2026-12-15 (4 before)
+
+
+@contextlib.asynccontextmanager
+async def vetting_network(client: Client, settings: Settings, customer_places_values: bool = True
+                          ) -> AsyncIterator[tuple[Settings, Zone]]:
+    """Domain validation's real parts on loopback: an authoritative DNS server (the zone) that the
+    primary and five remote perspective workers ask; the settings to use with it.
+
+    With ``customer_places_values`` a diligent customer stands by: every pending validation's
+    value is put in the zone as soon as it exists, and 再チェック pressed (the ``recheck`` signal),
+    so applications reach the review in a moment. Everything the CA does stays real.
+    """
+    import asyncio
+
+    from certdesk.perspective import build_perspective_worker
+
+    with serve_zone() as zone:
+        run = uuid.uuid4().hex[:8]
+        names = [f"p{i}-{run}" for i in range(1, REMOTE_PERSPECTIVES + 1)]
+        settings = settings.model_copy(update={"dns_resolver": zone.address, "remote_perspectives": ",".join(names)})
+        async with contextlib.AsyncExitStack() as stack:
+            for name in names:
+                await stack.enter_async_context(build_perspective_worker(client, settings, name))
+            placer = asyncio.create_task(_place_values(client, settings, zone)) if customer_places_values else None
+            try:
+                yield settings, zone
+            finally:
+                if placer is not None:
+                    placer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await placer
+
+
+async def _place_values(client: Client, settings: Settings, zone: Zone) -> None:
+    import asyncio
+
+    from sqlmodel import select
+
+    from store.db import engine_for, session_scope
+    from store.models import DomainValidation
+    from workflows.domain_validation import DomainValidation as DomainValidationWorkflow
+    from workflows.domain_validation import workflow_id
+
+    placed: set[int] = set()
+    engine = engine_for(settings.resolved_database_url)
+    while True:
+        with session_scope(engine) as s:
+            pending = s.exec(select(DomainValidation).where(DomainValidation.state == "pending")).all()
+        for row in pending:
+            if row.id in placed:
+                continue
+            zone.txt(f"{settings.dcv_label}.{row.validated_domain}", row.random_value)
+            placed.add(int(row.id or 0))
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(workflow_id(int(row.application_id or 0))).signal(
+                    DomainValidationWorkflow.recheck)
+        await asyncio.sleep(0.05)
 
 
 async def end_running_workflows(env: WorkflowEnvironment, task_queue: str) -> None:

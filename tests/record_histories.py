@@ -5,6 +5,7 @@ failing replay means runs in flight would break; guard the change with workflow.
 """
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -37,9 +38,12 @@ HISTORIES = ROOT / "tests" / "histories"
 
 
 @asynccontextmanager
-async def recording_stack(env: WorkflowEnvironment, tmp: Path, **overrides: object
+async def recording_stack(env: WorkflowEnvironment, tmp: Path, vetting: bool = False, **overrides: object
                           ) -> AsyncIterator[tuple[Settings, Engine]]:
-    """A fresh database, an SMTP sink and a worker: the real activities behind the recording."""
+    """A fresh database, an SMTP sink and a worker: the real activities behind the recording;
+    with ``vetting``, the loopback DNS and remote perspectives of ``tests.conftest.vetting_network``."""
+    from tests.conftest import vetting_network
+
     port = free_port()
     sink = mailbox.start_sink(tmp / "mailbox", "127.0.0.1", port)
     settings = Settings(
@@ -55,7 +59,10 @@ async def recording_stack(env: WorkflowEnvironment, tmp: Path, **overrides: obje
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     try:
-        async with build_worker(env.client, settings):
+        async with contextlib.AsyncExitStack() as stack:
+            if vetting:
+                settings, _zone = await stack.enter_async_context(vetting_network(env.client, settings))
+            await stack.enter_async_context(build_worker(env.client, settings))
             yield settings, engine
     finally:
         sink.stop()
@@ -121,12 +128,16 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
     from store.db import session_scope
     from store.models import Application
     from tests.test_certificate_authority import make_csr
+    from workflows.domain_validation import perspective_queue
     from workflows.server_cert_application import ApplicationInput, ServerCertApplication
 
-    async with recording_stack(env, tmp) as (settings, engine):
+    # The histories from before vetting (ServerCertApplication-issued, -documents-then-cancelled)
+    # stay as recorded: they keep the unpatched path replaying. These go through vetting.
+    async with recording_stack(env, tmp, vetting=True) as (settings, engine):
         authority.ensure_hierarchy(engine, settings)
         customer = await _customer(env, engine)
         org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
+        perspectives = [perspective_queue(n) for n in settings.remote_perspective_names]
         for name, steps in (
             ("issued", [("application_review", "approve", "")]),
             (
@@ -152,7 +163,7 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
                 app_id = int(app.id or 0)
             handle = await env.client.start_workflow(
                 ServerCertApplication.run,
-                ApplicationInput(app_id, customer.id, "www.example.jp (ov)"),
+                ApplicationInput(app_id, customer.id, "www.example.jp (ov)", remote_perspectives=perspectives),
                 id=f"application-{app_id}",
                 task_queue=settings.task_queue,
             )
@@ -171,7 +182,8 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
                 )
             with env.auto_time_skipping_disabled():
                 await handle.result()
-            (HISTORIES / f"ServerCertApplication-{name}.json").write_text((await handle.fetch_history()).to_json())
+            (HISTORIES / f"ServerCertApplication-vetted-{name}.json").write_text(
+                (await handle.fetch_history()).to_json())
 
 
 async def record_revocation(env: WorkflowEnvironment, tmp: Path) -> None:
@@ -347,12 +359,12 @@ async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
 
     from sqlmodel import select
 
-    from certdesk.perspective import build_perspective_worker, task_queue
+    from certdesk.perspective import build_perspective_worker
     from store.db import session_scope
     from store.models import Application, DomainValidation
     from tests.dns_server import serve_zone
     from workflows.domain_validation import DomainValidation as Workflow
-    from workflows.domain_validation import DomainValidationInput
+    from workflows.domain_validation import DomainValidationInput, perspective_queue
 
     perspectives = ("p1", "p2", "p3", "p4", "p5")
     with serve_zone() as zone:
@@ -367,7 +379,7 @@ async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
                 s.flush()
                 app_id = int(app.id or 0)
             handle = await env.client.start_workflow(
-                Workflow.run, DomainValidationInput(app_id, new.id, [task_queue(p) for p in perspectives]),
+                Workflow.run, DomainValidationInput(app_id, new.id, [perspective_queue(p) for p in perspectives]),
                 id=f"domain-validation-{app_id}", task_queue=settings.task_queue)
             while True:
                 with session_scope(engine) as s:

@@ -23,7 +23,7 @@ from domain.settings import Settings
 from store import accounts, certificates, dev_mailbox
 from store.db import session_scope
 from store.models import Application, AuditEvent, Task
-from tests.conftest import end_running_workflows
+from tests.conftest import end_running_workflows, vetting_network
 from tests.test_certificate_authority import make_csr
 
 PASSWORD = "correct horse battery"
@@ -157,7 +157,7 @@ async def test_documents_pending_then_received_then_rejected(portal: Portal, eng
     assert pending["documents_pending"] is True and pending["note"] == "登記事項証明書"
     check = await _task(portal, app_id, "documents_check")
     await portal.http.post(f"/api/v1/tasks/{check['id']}/complete", json={"outcome": "received"}, headers=portal.staff)
-    await _status(portal, app_id, "received")
+    await _status(portal, app_id, "reviewing")  # 審査中 again (申込受付 → 認証待ち → 審査中)
     second = await _task(portal, app_id, "application_review")
     assert second["id"] != review["id"]
     await portal.http.post(
@@ -377,7 +377,7 @@ async def test_delayed_revocation_fires_after_the_wait_across_a_worker_restart(
     )
     authority.ensure_hierarchy(engine, settings)
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
-    async with httpx.AsyncClient(
+    async with vetting_network(local_env.client, settings) as (settings, _zone), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://portal.test"
     ) as http:
         staff = (await http.post("/api/v1/staff/session", json={"username": "sato", "password": PASSWORD})).json()

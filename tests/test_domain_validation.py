@@ -15,10 +15,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.context import ActivityContext
-from activities.vetting import DomainValidationActivities, validation_file_name
-from certdesk.perspective import build_perspective_worker, task_queue
+from activities.vetting import DomainValidationActivities
+from certdesk.perspective import build_perspective_worker
 from certdesk.worker import build_worker
 from domain.settings import Settings
+from domain.vetting.dcv import validation_file_name
 from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import Application, AuditEvent, DomainValidation, utcnow
@@ -26,7 +27,7 @@ from tests.dns_server import Zone, serve_zone
 from tests.http_server import Site
 from tests.test_certificate_authority import make_csr
 from workflows.domain_validation import DomainValidation as DomainValidationWorkflow
-from workflows.domain_validation import DomainValidationInput
+from workflows.domain_validation import DomainValidationInput, perspective_queue
 
 PERSPECTIVES = ("tokyo", "osaka", "frankfurt", "virginia", "saopaulo")
 NAMES = ["www.example.co.jp", "api.example.co.jp"]
@@ -54,7 +55,7 @@ class Vetting:
     async def start(self, application_id: int) -> WorkflowHandle:
         return await self.env.client.start_workflow(
             DomainValidationWorkflow.run,
-            DomainValidationInput(application_id, self.customer_id, [task_queue(p) for p in PERSPECTIVES]),
+            DomainValidationInput(application_id, self.customer_id, [perspective_queue(p) for p in PERSPECTIVES]),
             id=f"dcv-{uuid.uuid4().hex[:8]}", task_queue=self.settings.task_queue)
 
     def rows(self, application_id: int) -> dict[str, DomainValidation]:

@@ -26,6 +26,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jinja2 import Environment, nodes
@@ -179,7 +180,8 @@ def _python_sources() -> Iterator[tuple[str, str]]:
 
 # f-strings of that shape which are not message keys: ids, error codes, mail template names.
 NOT_KEYS = {"enr_", "certificate_", "application_",
-            "primary_"}  # a domain check's reason code (workflows/domain_validation.py), kept as evidence
+            # reason codes of domain and CAA checks, kept as evidence (workflows/, activities/vetting.py)
+            "primary_", "lookup_failed_"}
 
 
 def python_prefixes() -> dict[str, set[str]]:
@@ -251,6 +253,12 @@ def _login_refusal_reasons() -> set[str]:
     return _codes(login_account, r"CertificateRefused\(\d{3},\s*(.*)")
 
 
+def _vetting_pages() -> Any:
+    from api import domain_validations
+
+    return domain_validations
+
+
 # prefix -> the values it is completed with at run time (a callable: read when the test runs).
 DYNAMIC = {
     # desk: inbox filter (the "active" pseudo-state = open or claimed), task rows and the task page
@@ -260,7 +268,8 @@ DYNAMIC = {
     "outcome_": lambda: {o for k in KINDS.values() for o in k.outcomes} | {"cancelled"},
     # portal: the application list and detail (store/models.py Application.type / .status / .reason)
     "app_type_": lambda: {"new", "reissue", "renewal", "contact_change", "revocation"},
-    "app_status_": lambda: {"received", "documents_pending", "issued", "completed", "rejected", "cancelled"},
+    "app_status_": lambda: {"received", "validating", "reviewing", "documents_pending", "issued", "completed",
+                            "rejected", "cancelled", "returned"},
     "app_reason_": lambda: set(REASONS) | {"immediately", "after_two_weeks"},  # revocation | reissue
     "err_": _error_keys,
     # built as err_ keys (``key=f"client_certificate_{problem}"``, ``key=f"password_{code}"``)
@@ -280,6 +289,11 @@ DYNAMIC = {
     "product_": lambda: set(CATALOG),
     # activities/applications.py: where to place a domain validation's value, by method
     "dcv_instruction_": lambda: {m.value for m in Method},
+    # api/domain_validations.py: a validation's state and method, its last check's result, approval's refusals
+    "dcv_state_": lambda: set(_vetting_pages().STATES),
+    "dcv_method_": lambda: {m.value for m in Method},
+    "dcv_result_": lambda: set(_vetting_pages().RESULT_CODES) | {"other"},
+    "vet_refusal_": lambda: set(_vetting_pages().APPROVAL_REFUSALS) | {"other"},
 }
 
 # Keys the desk and the portal pass in ``?msg=`` and show with ``t(msg)``.

@@ -58,6 +58,11 @@ def workflow_id(application_id: int) -> str:
     return f"domain-validation-{application_id}"
 
 
+def perspective_queue(name: str) -> str:
+    """The task queue a remote perspective's worker polls."""
+    return f"perspective-{name}"
+
+
 def next_check(started: datetime, now: datetime) -> datetime:
     """Every minute for the first hour, then every hour."""
     return now + (FAST if now - started < FAST_PHASE else SLOW)

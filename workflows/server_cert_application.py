@@ -1,25 +1,37 @@
 """A new server certificate application (S-2, manual section 2).
 
-Received -> an ``application_review`` task. ``request_documents`` marks the record as
-documents pending (the manual's "!") until staff record the documents as received, and the
-review starts again; ``approve`` issues the certificate from the vetted record and assigns
-the contract code; ``reject`` ends it. The customer may cancel (申請取消) until issuance.
+Received (申込受付) -> validating (認証待ち): a child ``DomainValidation`` proves control of every
+name (BR 3.2.2.4) from every network perspective; when the Random Values' time runs out the
+application is returned to the customer -> reviewing (審査中): an ``application_review`` task.
+``request_documents`` marks the record as documents pending (the manual's "!") until staff
+record the documents as received, and the review starts again; ``approve`` checks CAA from
+every perspective (BR 3.2.2.8, 3.2.2.9) — a refusal goes back to the review with the reason —
+then issues the certificate from the vetted record and assigns the contract code; ``reject``
+ends it. The customer may cancel (申請取消) until issuance.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, ApplicationRef, StatusChange
     from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.tasks import TaskRequest
+    from activities.vetting import CaaAnswer, CaaOutcome, CaaRequest, DomainValidationActivities, PerspectiveActivities
     from domain.business_calendar import CalendarSpec
+    from domain.vetting.mpic import TooFewPerspectives, corroborated
+    from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
+    from workflows.domain_validation import workflow_id as domain_validation_id
     from workflows.human_task import HumanTaskWorkflow
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
+# Runs that started before vetting existed keep their old path on replay.
+VETTING = "vetting-dcv-caa"
+PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
 @dataclass
@@ -29,11 +41,12 @@ class ApplicationInput:
     title: str  # e.g. "www.example.co.jp (ov)"
     review_business_days: int = 3
     calendar: CalendarSpec = field(default_factory=CalendarSpec)
+    remote_perspectives: list[str] = field(default_factory=list)  # task queues: perspective-<name>
 
 
 @dataclass
 class ApplicationResult:
-    status: str  # issued | rejected | cancelled
+    status: str  # issued | rejected | cancelled | returned
     serial: str | None = None
 
 
@@ -84,12 +97,72 @@ class ServerCertApplication(HumanTaskWorkflow):
             subject=f"application:{inp.application_id}", workflow_id=info.workflow_id,
             due_at=deadlines.moments[0], facts={"customer": f"customer:{inp.customer_id}", **facts}))
 
+    async def _validate_domains(self, inp: ApplicationInput) -> ApplicationResult | None:
+        """認証待ち until every name is validated; the result when the application ends here."""
+        await self._status(inp, "validating", "workflow")
+        child = await workflow.start_child_workflow(
+            DomainValidation.run, DomainValidationInput(inp.application_id, inp.customer_id, inp.remote_perspectives),
+            id=domain_validation_id(inp.application_id))
+        await workflow.wait_condition(lambda: child.done() or self._cancelled_by is not None)
+        if not child.done():
+            child.cancel()  # the customer cancelled while the names were being validated
+            return await self._cancelled(inp)
+        validated: DomainValidationResult = await child
+        if validated.status != "validated":
+            await self._status(inp, "returned", "timer", ", ".join(validated.expired))
+            await self._mail(inp, "dcv_expired")
+            return ApplicationResult("returned")
+        return None
+
+    async def _caa_refusal(self, inp: ApplicationInput, round_: int) -> str | None:
+        """CAA for every name from every perspective right before signing: None when it permits."""
+        names: list[str] = await workflow.execute_activity_method(
+            DomainValidationActivities.names, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+        req = CaaRequest(names)
+
+        async def look(queue: str | None) -> CaaAnswer | None:
+            try:
+                return await workflow.execute_activity_method(
+                    PerspectiveActivities.check_caa, req, task_queue=queue,
+                    schedule_to_close_timeout=PERSPECTIVE_TIMEOUT)
+            except ActivityError:
+                return None  # no answer: it does not corroborate
+
+        primary, *remote = await asyncio.gather(look(None), *(look(q) for q in inp.remote_perspectives))
+        results: dict[str, tuple[bool, str]] = {}
+        for name in names:
+            seen = primary.decisions.get(name, "no_answer") if primary is not None else "no_answer"
+            try:
+                verdict = corroborated(primary is not None and primary.permitted.get(name) is True,
+                                       [a is not None and a.permitted.get(name) is True for a in remote],
+                                       workflow.now())
+            except TooFewPerspectives as too_few:
+                raise ApplicationError(str(too_few), type="too_few_perspectives", non_retryable=True) from None
+            # What the primary saw says why (e.g. issuer_not_authorized: other-ca.example); else the quorum's reason.
+            reason = seen if verdict.passed or verdict.reason_code == "primary_failed" else verdict.reason_code
+            results[name] = (verdict.passed, reason)
+        info = workflow.info()
+        refused: list[str] = await workflow.execute_activity_method(
+            DomainValidationActivities.record_caa,
+            CaaOutcome(inp.application_id, f"{info.workflow_id}/{info.run_id}/caa-{round_}", results,
+                       [a for a in (primary, *remote) if a is not None], info.workflow_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        return "; ".join(f"{n}: {results[n][1]}" for n in refused) or None
+
     @workflow.run
     async def run(self, inp: ApplicationInput) -> ApplicationResult:
+        vetting = workflow.patched(VETTING)
+        if vetting:
+            ended = await self._validate_domains(inp)
+            if ended is not None:
+                return ended
+            await self._status(inp, "reviewing", "workflow")
         round_ = 1
+        caa_refusal: str | None = None
         while True:
             # 1. Staff vet the application.
-            review = await self._task(inp, "application_review", f"review-{round_}", {"round": str(round_)})
+            facts = {"round": str(round_), **({"caa_refused": caa_refusal} if caa_refusal else {})}
+            review = await self._task(inp, "application_review", f"review-{round_}", facts)
             if review is None:
                 return await self._cancelled(inp)
             if review.outcome == "request_documents":
@@ -101,7 +174,7 @@ class ServerCertApplication(HumanTaskWorkflow):
                 if documents is None:
                     return await self._cancelled(inp)
                 if documents.outcome == "received":
-                    await self._status(inp, "received", documents.actor)
+                    await self._status(inp, "reviewing" if vetting else "received", documents.actor)
                     round_ += 1
                     continue
                 review = documents  # rejected while waiting for documents
@@ -109,13 +182,19 @@ class ServerCertApplication(HumanTaskWorkflow):
                 await self._status(inp, "rejected", review.actor, review.note)
                 await self._mail(inp, "rejected")
                 return ApplicationResult("rejected")
+            if vetting:
+                # 3. CAA, from every perspective, right before signing: a refusal goes back to the review.
+                caa_refusal = await self._caa_refusal(inp, round_)
+                if caa_refusal is not None:
+                    round_ += 1
+                    continue
             break
 
-        # 3. Approved: the certificate from the vetted record; the customer is told it is ready.
+        # 4. Approved: the certificate from the vetted record; the customer is told it is ready.
         self._issuing = True
         serial: str = await workflow.execute_activity_method(
             ApplicationActivities.issue_application_certificate,
-            ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor),
+            ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
         return ApplicationResult("issued", serial)

@@ -8,6 +8,7 @@ so its ADN is always the name itself or a parent of it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
@@ -77,6 +78,12 @@ def file_url(domain: str, file_name: str, port: int = 80) -> str:
         raise ValueError(f"not a plain file name: {file_name!r}")
     host = authorization_domain(domain) + ("" if port == 80 else f":{port}")
     return f"http://{host}{WELL_KNOWN_PATH}{file_name}"
+
+
+def validation_file_name(random_value: str) -> str:
+    """The website method's file: named after the value, never the value itself (3.2.2.4.18:
+    the value is in the content)."""
+    return f"certdesk-{hashlib.sha256(random_value.encode()).hexdigest()[:16]}.txt"
 
 
 def constructed_addresses(domain: str) -> tuple[str, ...]:

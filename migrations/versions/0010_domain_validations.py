@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-04 19:36:32.384904
+Create Date: 2026-12-04 19:48:56.976696
 """
 from alembic import op
 import sqlalchemy as sa
@@ -32,6 +32,9 @@ def upgrade() -> None:
     sa.Column('validated_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('checked_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_result', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('caa_checked_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('caa_permitted', sa.Boolean(), nullable=True),
+    sa.Column('caa_result', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('evidence', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['application.id'], ),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
