@@ -19,6 +19,7 @@ from ca import authority
 from certdesk import mailbox
 from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
+from certdesk.perspective import build_perspective_worker
 from certdesk.servers import embedded_server, start
 from certdesk.worker import build_worker
 from domain.pki import errors as pki_errors
@@ -30,6 +31,7 @@ from processes.pki import ensure_crl_schedule
 from store import accounts
 from store.db import engine_for, migrate
 
+LOCAL_PERSPECTIVES = "local-1,local-2,local-3,local-4,local-5"
 
 def say(text: str) -> None:
     print(text, flush=True)
@@ -90,7 +92,12 @@ async def run(settings: Settings) -> int:
                     "set CERTDESK_SMTP_PORT or CERTDESK_SMTP_HOST")
                 return 1
 
+        if not settings.remote_perspective_names:
+            # Development: the remote perspectives BR 3.2.2.9 asks for, all local (in production
+            # each is `python -m certdesk.perspective NAME` in its own network).
+            settings = settings.model_copy(update={"remote_perspectives": LOCAL_PERSPECTIVES})
         worker = build_worker(client, settings)
+        perspectives = [build_perspective_worker(client, settings, n) for n in settings.remote_perspective_names]
         from api.app import create_app
         from api.login_account import create_account_app
 
@@ -103,6 +110,8 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: cannot set up the account pages' HTTPS port: {exc}")
             return 1
         worker_task = asyncio.create_task(worker.run(), name="worker")
+        perspective_tasks = [asyncio.create_task(p.run(), name=f"perspective-{n}")
+                             for p, n in zip(perspectives, settings.remote_perspective_names, strict=True)]
         api_task = await start(server, "api")
         if api_task.done():
             say(f"certdesk: the API could not start on {settings.api_host}:{settings.api_port}")
@@ -134,6 +143,8 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: Temporal         {settings.resolved_temporal_address} (external)")
         if sink is not None:
             say(f"certdesk: mail sink        smtp://127.0.0.1:{settings.smtp_port}   read it at {base}/dev/mailbox")
+        say(f"certdesk: perspectives     primary + {', '.join(settings.remote_perspective_names)} "
+            f"(DNS: {settings.dns_resolver or 'the system resolver'})")
         say("certdesk: ready. Ctrl-C stops everything.")
 
         done, _ = await asyncio.wait([asyncio.create_task(stop.wait()), worker_task, api_task, account_task],
@@ -142,7 +153,10 @@ async def run(settings: Settings) -> int:
         server.should_exit = account_server.should_exit = True
         if not worker_task.done():
             await worker.shutdown()
-        for task in (api_task, account_task, worker_task):
+        for p, task in zip(perspectives, perspective_tasks, strict=True):
+            if not task.done():
+                await p.shutdown()
+        for task in (api_task, account_task, worker_task, *perspective_tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
         return 0

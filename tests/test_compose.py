@@ -336,3 +336,13 @@ def test_dockerfile_installs_the_project_as_non_root() -> None:
 def test_dockerignore_keeps_secrets_and_state_out() -> None:
     entries = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
     assert {".git", ".venv", ".env"} <= entries
+
+
+def test_every_configured_remote_perspective_has_its_worker(services: dict) -> None:
+    """BR 3.2.2.9: the names the worker fans checks out to are each polled by a perspective service."""
+    names = env_of(services["worker"])["CERTDESK_REMOTE_PERSPECTIVES"].split(",")
+    assert len(names) >= 5  # the BR's minimum from 2026-12-15
+    for name in names:
+        service = services[f"perspective-{name}"]
+        assert service["command"] == ["python", "-m", "certdesk.perspective", name]
+        assert "/ca-keys" not in str(service.get("volumes", []))  # a perspective only looks: no keys
