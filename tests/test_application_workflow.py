@@ -1,7 +1,6 @@
 """A new application on the time-skipping server: received, reviewed after an escalation, issued."""
 
 import asyncio
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,9 @@ from store import accounts, dev_mailbox
 from store.db import session_scope
 from store.models import Application, CertificateRecord
 from store.tasks import list_tasks
+from tests.conftest import vetting_network
 from tests.test_certificate_authority import make_csr
+from workflows.domain_validation import perspective_queue
 from workflows.human_task import TaskDecision
 from workflows.server_cert_application import ApplicationInput, ServerCertApplication
 
@@ -38,10 +39,12 @@ async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean
         s.add(app)
         s.flush()
         app_id = int(app.id or 0)
-    async with build_worker(env.client, settings):
+    async with vetting_network(env.client, settings) as (settings, _zone), build_worker(env.client, settings):
+        perspectives = [perspective_queue(n) for n in settings.remote_perspective_names]
         handle = await env.client.start_workflow(
-            ServerCertApplication.run, ApplicationInput(app_id, customer.id, "www.example.jp (ov)"),
-            id=f"application-{uuid.uuid4().hex[:8]}", task_queue=settings.task_queue)
+            ServerCertApplication.run,
+            ApplicationInput(app_id, customer.id, "www.example.jp (ov)", remote_perspectives=perspectives),
+            id=f"application-{app_id}", task_queue=settings.task_queue)
         while not (tasks := [t for t in list_tasks(engine, kind="application_review") if t.workflow_id == handle.id]):
             await asyncio.sleep(0.05)
         await env.sleep(timedelta(days=6))  # nobody reviewed it in 3 business days
