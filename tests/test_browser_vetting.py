@@ -4,24 +4,17 @@ what approval still needs."""
 # ruff: noqa: F811  (pytest fixtures imported by name; see tests/browser.py)
 
 import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from playwright.async_api import Page, expect
 from sqlalchemy import Engine
 
-from api.app import create_app
 from domain import profile as profiles
 from domain.messages import catalogue
 from domain.settings import Settings
 from store import accounts
 from store.profiles import save_profile
-from tests.browser import browser, page  # noqa: F401
-from tests.conftest import free_port
+from tests.browser import browser, page, serve  # noqa: F401
 from tests.test_domain_validation_pages import (
     NAMES,
     PASSWORD,
@@ -30,32 +23,9 @@ from tests.test_domain_validation_pages import (
     _application,
     _login,
     _task,
-    _with_router,
 )
 
 JA = catalogue("ja")
-
-
-@contextmanager
-def _serve(settings: Settings) -> Iterator[str]:
-    """As tests.browser.serve, with the domain validation router included."""
-    port = free_port()
-    config = uvicorn.Config(_with_router(create_app(settings)), host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 class _Saved:
@@ -71,7 +41,7 @@ async def test_the_customer_places_values_and_the_reviewer_compares(
     save_profile(engine, _Saved(customer_id), profiles.validate(PROFILE))
     application_id, rows = _application(engine, customer_id)
     task_id = _task(engine, application_id, "application_review")
-    with _serve(settings.model_copy(update={"temporal_address": "127.0.0.1:1"})) as base:
+    with serve(settings.model_copy(update={"temporal_address": "127.0.0.1:1"})) as base:
         await page.context.add_cookies([{"name": "certdesk_customer", "value": token, "url": base}])
         await page.goto(f"{base}/account/applications/{application_id}")
         section = page.locator("#domain-validation")

@@ -75,14 +75,6 @@ class Portal:
     rows: dict[str, int]  # name -> validation id
 
 
-def _with_router(app: FastAPI) -> FastAPI:
-    """The router, until api/app.py includes it itself."""
-    path = "/api/v1/applications/{application_id}/domain-validations"
-    if not any(getattr(route, "path", "") == path for route in app.routes):
-        app.include_router(pages.router)
-    return app
-
-
 def _login(engine: Engine, settings: Settings, org: str, email: str) -> tuple[int, str]:
     new = accounts.create_customer(engine, org, email, timedelta(days=30))
     token, principal = customer_auth.login(engine, settings, new.access_key, new.initial_password)
@@ -152,7 +144,7 @@ def _application(engine: Engine, customer_id: int) -> tuple[int, dict[str, int]]
 
 @pytest.fixture
 async def portal(settings: Settings, engine: Engine) -> AsyncIterator[Portal]:
-    app = _with_router(create_app(settings.model_copy(update={"temporal_address": "127.0.0.1:1"})))
+    app = create_app(settings.model_copy(update={"temporal_address": "127.0.0.1:1"}))
     accounts.create_staff(engine, "sato", "support", password=PASSWORD)
     customer_id, token = _login(engine, settings, "検証株式会社", "it@example.co.jp")
     _, other_token = _login(engine, settings, "他社株式会社", "it@other.example.co.jp")
