@@ -1,4 +1,5 @@
-"""Network look-ups of domain validation (BR 3.2.2.4) and CAA (BR 3.2.2.8): thin, synchronous adapters.
+"""Network look-ups of domain validation (BR 3.2.2.4: TXT, MX, the website file) and CAA (BR 3.2.2.8):
+thin, synchronous adapters.
 
 Each call asks the network afresh (no cache): a check must see the answer of the moment.
 What cannot be looked up raises :class:`LookupFailed`; an empty answer (NXDOMAIN, no
@@ -133,6 +134,20 @@ def caa_records(name: str, resolver: str | None, timeout: Timeout) -> list[CaaRe
                   rdata.value.decode("utf-8", errors="replace"))
         for rdata in records
     ]
+
+
+def mx_records(name: str, resolver: str | None, timeout: Timeout) -> list[tuple[int, str]]:
+    """The MX records at ``name`` as (preference, exchange) with the exchange absolute and
+    lower-case (``"."`` is RFC 7505's null MX). An empty list is "no MX": RFC 5321 s. 5.1 then
+    makes the name itself the implicit MX; deciding that is the caller's."""
+    records = _resolve(name, "MX", resolver_for(resolver, timeout))
+    return [(int(rdata.preference), rdata.exchange.to_text().lower()) for rdata in records]
+
+
+def address_records(name: str, resolver: str | None, timeout: Timeout) -> list[str]:
+    """The A and AAAA addresses of ``name`` (an implicit MX is reached through them)."""
+    chosen = resolver_for(resolver, timeout)
+    return [str(rdata.address) for rdtype in ("A", "AAAA") for rdata in _resolve(name, rdtype, chosen)]
 
 
 # --- The website file (BR 3.2.2.4.18) ------------------------------------------------------

@@ -2,15 +2,18 @@
 
 ``PerspectiveActivities.check_domain_control`` runs in every network perspective — the primary
 (the main worker) and each remote one (a worker polling ``perspective-<name>``, with its own
-resolver) — and only looks: it returns what it saw. ``DomainValidationActivities`` keeps the
-records: prepares one per name of an application (reusing a validation still within BR 4.2.1),
-and records each corroborated or failed check as evidence, idempotent on the check's key.
+resolver) — and only looks: it returns what it saw (for constructed email, the ADN's MX set: the
+look-up that method depends on, BR 3.2.2.9). ``DomainValidationActivities`` keeps the records:
+prepares one per name of an application (reusing a validation still within BR 4.2.1), mails the
+constructed-email challenge once per chosen address, and records each corroborated or failed
+check as evidence, idempotent on the check's key.
 """
 
 import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from temporalio import activity
@@ -18,12 +21,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities import lookups
 from activities.context import ActivityContext
+from activities.mail import MailActivities, MailRequest
 from domain.settings import Settings
 from domain.vetting import caa, dcv
 from domain.vetting.periods import random_value_days, validation_reusable
 from store import audit
 from store.db import session_scope
-from store.models import Application, DomainValidation, utcnow
+from store.models import Application, Customer, DomainValidation, SentEmail, utcnow
+from store.vetting import token_hash
 
 # What one perspective saw, kept in the evidence (trimmed: a TXT set or a web page may be long).
 SEEN_LIMIT = 300
@@ -53,6 +58,8 @@ class PendingValidation:
     checked_name: str  # the Authorization Domain Name (website method: the FQDN)
     random_value: str
     expires_at: str  # ISO-8601: the Random Value's end
+    email_address: str = ""  # constructed email: the address chosen (its domain is checked_name)
+    email_generation: int = 0  # constructed email: which choice of address (each one its own mail)
 
 
 @dataclass
@@ -63,6 +70,22 @@ class CheckOutcome:
     reason: str  # domain.vetting.mpic reason code, or the primary's failure
     answers: list[PerspectiveAnswer] = field(default_factory=list)
     workflow_id: str = ""
+    email_address: str = ""  # constructed email: where the value was mailed
+    value_entered_at: str = ""  # constructed email: when the recipient entered it (ISO-8601)
+
+
+@dataclass
+class EmailChallenge:
+    """Mail the Random Value to the chosen address (BR 3.2.2.4.4), once per validation and choice."""
+
+    validation_id: int
+    address: str
+    generation: int
+
+
+# Link tokens: 32 bytes from the CSPRNG (256 bits), only their SHA-256 kept.
+EMAIL_TOKEN_BYTES = 32
+EMAIL_TEMPLATE = "dcv_constructed_email"
 
 
 def _trim(text: str) -> str:
@@ -86,10 +109,29 @@ def look(settings: Settings, perspective: str, req: CheckRequest) -> Perspective
             body = got.body.decode("utf-8", errors="replace")
             found = 200 <= got.status < 300 and dcv.file_matches(body, req.random_value)
             return PerspectiveAnswer(perspective, found, got.final_url or where, _trim(f"HTTP {got.status}: {body}"))
+        if method is dcv.Method.CONSTRUCTED_EMAIL:
+            return _look_mx(settings, perspective, req.name)
     except lookups.LookupFailed as failed:
         return PerspectiveAnswer(perspective, None, failed.name, failed.reason)
     raise ApplicationError(f"method {method} is not checked over the network", type="not_a_network_method",
                            non_retryable=True)
+
+
+def _look_mx(settings: Settings, perspective: str, adn: str) -> PerspectiveAnswer:
+    """Where mail for the ADN goes: its MX set, sorted (what remote perspectives must see too).
+
+    No MX is RFC 5321 s. 5.1's implicit MX, the name itself, reached by its addresses (part of
+    the answer); a null MX (RFC 7505) or no address at all means no mail can arrive: not found."""
+    exchanges = lookups.mx_records(adn, settings.dns_resolver, settings.dns_timeout)
+    if exchanges == [(0, ".")] or any(exchange == "." for _, exchange in exchanges):
+        return PerspectiveAnswer(perspective, False, adn, "0 . (null MX)")
+    if exchanges:
+        return PerspectiveAnswer(perspective, True, adn,
+                                 _trim(" | ".join(f"{pref} {exchange}" for pref, exchange in sorted(exchanges))))
+    addresses = sorted(lookups.address_records(adn, settings.dns_resolver, settings.dns_timeout))
+    if not addresses:
+        return PerspectiveAnswer(perspective, False, adn, "(no MX, no address)")
+    return PerspectiveAnswer(perspective, True, adn, _trim(f"(no MX) implicit MX {adn}.: {' '.join(addresses)}"))
 
 
 @dataclass
@@ -187,8 +229,55 @@ class DomainValidationActivities:
                              **({"reused": reused.id} if reused else {}))
                 existing[name] = row
             return [PendingValidation(int(v.id or 0), v.name, v.method, v.validated_domain, v.random_value,
-                                      v.expires_at.isoformat())
+                                      v.expires_at.isoformat(), v.email_address or "", v.email_generation)
                     for v in existing.values() if v.state == "pending"]
+
+    @activity.defn(name="mail_dcv_email_challenge")
+    def mail_email_challenge(self, req: EmailChallenge) -> bool:
+        """The Random Value and a new link (``/dcv/{token}``) to the chosen address; False when this
+        choice was mailed already or has been replaced (a retry never mails twice).
+
+        The token is made here, so that it never enters the workflow's history; its hash replaces
+        the previous one, so only the newest mail's link works. Were the mail server to accept the
+        mail and this attempt fail before the bookkeeping, the retry would mail a new link."""
+        key = f"dcv-email:{req.validation_id}:{req.generation}:{req.address}"
+        now = utcnow()
+        with session_scope(self.ctx.engine) as s:
+            row = s.exec(select(DomainValidation).where(DomainValidation.id == req.validation_id)
+                         .with_for_update()).first()
+            if row is None:
+                raise ApplicationError("the domain validation no longer exists", non_retryable=True)
+            current = (row.state == "pending" and row.method == dcv.Method.CONSTRUCTED_EMAIL
+                       and (row.email_generation, row.email_address) == (req.generation, req.address))
+            if not current or row.expires_at <= now:
+                return False
+            local, _, domain = req.address.partition("@")
+            if local not in dcv.CONSTRUCTED_LOCAL_PARTS or not dcv.covers(dcv.Method.CONSTRUCTED_EMAIL, domain,
+                                                                            row.name):
+                raise ApplicationError("not an address BR 3.2.2.4.4 allows for this name", non_retryable=True)
+            sent = s.exec(select(SentEmail).where(SentEmail.business_key == key, SentEmail.state == "sent")).first()
+            if sent is not None:
+                return False
+            app = s.get(Application, row.application_id)
+            customer = s.get(Customer, row.customer_id)
+            organization = str((app.organization if app else {}).get("name") or (customer.organization
+                                                                                  if customer else ""))
+            token = secrets.token_urlsafe(EMAIL_TOKEN_BYTES)
+            row.email_token_hash, row.email_attempts = token_hash(token), 0
+            s.add(row)
+            context = {"organization": organization, "name": row.name, "domain": domain, "address": req.address,
+                       "value": row.random_value, "token": token,
+                       "expires_on": row.expires_at.astimezone(ZoneInfo(self.ctx.settings.timezone)).date().isoformat()}
+        MailActivities(self.ctx).send_email(MailRequest(key, req.address, EMAIL_TEMPLATE,
+                                                        self.ctx.settings.language, context))
+        with session_scope(self.ctx.engine) as s:
+            row = s.get(DomainValidation, req.validation_id)
+            if row is not None and row.email_generation == req.generation:
+                row.email_sent_at = utcnow()
+                s.add(row)
+            audit.record(s, "workflow", "dcv.email_sent", f"application:{row.application_id if row else ''}",
+                         validation=req.validation_id, address=req.address, generation=req.generation)
+        return True
 
     @activity.defn(name="record_domain_check")
     def record(self, outcome: CheckOutcome) -> str:
@@ -206,6 +295,10 @@ class DomainValidationActivities:
                      "passed": outcome.passed, "reason": outcome.reason, "workflow": outcome.workflow_id,
                      "perspectives": [{"name": a.perspective, "found": a.found, "where": a.where, "seen": a.seen}
                                       for a in outcome.answers]}
+            if outcome.email_address:
+                # Whose mailbox got the value, and when its recipient entered it on the link's page.
+                entry |= {"address": outcome.email_address, "value_entered_at": outcome.value_entered_at,
+                          "entered_by": "email_recipient"}
             row.evidence = [*row.evidence, entry]
             row.checked_at, row.last_result = now, outcome.reason
             if outcome.passed and row.state == "pending":

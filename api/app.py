@@ -1,4 +1,4 @@
-"""The FastAPI app: JSON API under /api/v1, pages (Jinja2), health, the dev mailbox."""
+"""The FastAPI app: JSON API under /api/v1, pages (Jinja2), health, the dev mailbox and DNS."""
 
 import asyncio
 import logging
@@ -11,6 +11,8 @@ from api import (
     applications,
     audit,
     customers,
+    dcv_email,
+    dev_dns,
     domain_validations,
     end_user,
     enrollments,
@@ -20,6 +22,7 @@ from api import (
     profile,
     staff_sessions,
     tasks,
+    vetting_desk,
 )
 from api.errors import ApiError
 from api.rendering import render
@@ -32,7 +35,10 @@ from store.db import engine_for, ping
 log = logging.getLogger("certdesk.api")
 
 
-def create_app(settings: Settings | None = None, temporal_client: TemporalClient | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, temporal_client: TemporalClient | None = None,
+               dev_network: dev_dns.DevNetwork | None = None) -> FastAPI:
+    """``dev_network``: the loopback DNS zone and website ``certdesk up`` serves for development,
+    edited at /dev/dns (never mounted in production)."""
     settings = settings or load_settings()
 
     app = FastAPI(title="certdesk", version="0.1.0")
@@ -50,6 +56,8 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(profile.router)
     app.include_router(applications.router)
     app.include_router(domain_validations.router)
+    app.include_router(dcv_email.router)
+    app.include_router(vetting_desk.router)
     app.include_router(enrollments.router)
     app.include_router(end_user.router)
     errors.install(app)
@@ -76,10 +84,14 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
 
     @app.get("/", response_class=HTMLResponse)
     async def home(request: Request) -> HTMLResponse:
-        return render(request, "home.html", dev_mailbox=_mailbox_enabled(settings))
+        return render(request, "home.html", dev_mailbox=_mailbox_enabled(settings),
+                      dev_dns=dev_network is not None and not settings.production)
 
     if _mailbox_enabled(settings):
         _mount_dev_mailbox(app, settings.data_dir / "mailbox")
+    if dev_network is not None and not settings.production:
+        app.state.dev_network = dev_network
+        app.include_router(dev_dns.router)
     return app
 
 

@@ -1,7 +1,8 @@
 """Domain validation (BR 3.2.2.4, S-2 認証待ち) as the customer and the vetting desk see it.
 
 The customer: JSON under ``/api/v1/applications/{id}/domain-validations`` (the list, the choice
-of method, 再チェック) and the same on お申込情報詳細 (``customer_section`` gives
+of method — for constructed email with one of the five addresses at the name's ADN or a parent
+down to its registrable domain — and 再チェック) and the same on お申込情報詳細 (``customer_section`` gives
 ``api/applications.py`` the section's rows; the two forms post here). A customer sees only their
 own application's validations; another's answer 404 as a missing one does.
 
@@ -14,6 +15,7 @@ Every sentence is in the catalogue (``domain/locales/*/vetting_pages.json``, and
 ``dcv_instruction_<method>`` texts of ``vetting.json``); this module only picks keys.
 """
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -34,16 +36,17 @@ from domain.vetting import dcv
 from domain.vetting.checklist import DomainFacts, VettingFacts, approval_refusals
 from domain.vetting.dcv import Method
 from processes import vetting as process
-from processes.client import Closed, Processes
+from processes.client import Closed, Processes, Unavailable
 from store import applications as application_records
 from store import vetting as records
 from store.models import Application, DomainValidation, Task, utcnow
 from store.profiles import load_profile
 
 router = APIRouter()
+log = logging.getLogger("certdesk.api.dcv")
 
-# What a customer may choose (BR 3.2.2.4.7 DNS change, 3.2.2.4.18 website); constructed email is not offered yet.
-OFFERED: tuple[Method, ...] = (Method.DNS_CHANGE, Method.HTTP_FILE)
+# What a customer may choose (BR 3.2.2.4.7 DNS change, 3.2.2.4.18 website, 3.2.2.4.4 constructed email).
+OFFERED: tuple[Method, ...] = (Method.DNS_CHANGE, Method.HTTP_FILE, Method.CONSTRUCTED_EMAIL)
 STATES = ("pending", "validated", "expired")  # store.models.DomainValidation.state
 # The last check's reason codes (DomainValidation.last_result) that have their own words: the MPIC
 # verdicts (domain.vetting.mpic) and "primary_<why the primary could not look>" (activities/lookups.py,
@@ -53,6 +56,7 @@ RESULT_CODES = (
     "primary_servfail", "primary_refused", "primary_timeout", "primary_network", "primary_dns_error",
     "primary_no_address", "primary_tls", "primary_redirect_status", "primary_redirect_scheme",
     "primary_redirect_port", "primary_redirect_location", "primary_too_many_redirects",
+    "mx_primary_failed", "mx_quorum_failed",  # constructed email: the ADN's MX set (workflows/domain_validation.py)
 )
 # domain.vetting.checklist.approval_refusals' codes (before any ":<name>"); others read as vet_refusal_other.
 APPROVAL_REFUSALS = (
@@ -64,7 +68,11 @@ APPROVAL_REFUSALS = (
 )
 # Why a method cannot be chosen for a name -> the words for it.
 METHOD_REFUSALS = {"method_not_offered": "dcv_err_method_not_offered",
-                   "method_no_wildcard": "dcv_err_method_no_wildcard"}
+                   "method_no_wildcard": "dcv_err_method_no_wildcard",
+                   "method_retired": "dcv_err_method_retired",
+                   "address_required": "dcv_err_address_required",
+                   "address_not_offered": "dcv_err_address_not_offered"}
+ADDRESS_REFUSALS = frozenset({"address_required", "address_not_offered"})  # said next to the address field
 # ``?dcv=`` on the detail page after a form: what the section says.
 DONE_MESSAGES = {"method_changed": "dcv_page_method_changed", "recheck": "dcv_page_recheck_sent"}
 FOUND = {True: "vet_found_yes", False: "vet_found_no", None: "vet_found_could_not_look"}
@@ -74,6 +82,7 @@ SECTION = "#domain-validation"
 
 class MethodChoice(BaseModel):
     method: str = Field(min_length=1, max_length=30)
+    address: str = Field(default="", max_length=254)  # constructed email: one of ``email_addresses``
 
 
 # --- what a validation looks like ------------------------------------------------------------------
@@ -82,7 +91,27 @@ def method_refusal(method: str, name: str) -> str | None:
     """Why ``method`` may not be chosen for ``name`` (a METHOD_REFUSALS code), or None."""
     if method not in OFFERED:
         return "method_not_offered"
+    if dcv.method_retired(Method(method), utcnow()):
+        return "method_retired"  # BR 3.2.2.4.4: no longer relied upon from 2028-03-15
     return dcv.method_allows(Method(method), name)
+
+
+def email_addresses(name: str) -> list[str]:
+    """The constructed addresses offered for ``name``: at its ADN, then at each parent the ADN
+    rules let it be pruned to (down to the registrable domain, never a public suffix)."""
+    labels = dcv.authorization_domain(name).split(".")
+    domains = [".".join(labels[i:]) for i in range(len(labels))]
+    return [address for domain in domains if dcv.covers(Method.CONSTRUCTED_EMAIL, domain, name)
+            for address in dcv.constructed_addresses(domain)]
+
+
+def address_refusal(method: str, address: str, name: str) -> str | None:
+    """Why ``address`` cannot go with ``method`` for ``name`` (an ADDRESS_REFUSALS code), or None."""
+    if method != Method.CONSTRUCTED_EMAIL:
+        return None
+    if not address.strip():
+        return "address_required"
+    return None if address.strip().lower() in email_addresses(name) else "address_not_offered"
 
 
 def _file_url(row: DomainValidation) -> str | None:
@@ -96,7 +125,7 @@ def _where(settings: Settings, row: DomainValidation) -> str:
     if row.method == Method.HTTP_FILE:
         return _file_url(row) or ""
     if row.method == Method.CONSTRUCTED_EMAIL:
-        return ", ".join(dcv.constructed_addresses(row.validated_domain))
+        return row.email_address or ", ".join(dcv.constructed_addresses(row.validated_domain))
     return dcv.dns_record_name(row.validated_domain, settings.dcv_label)
 
 
@@ -111,12 +140,26 @@ def result_key(code: str | None) -> str | None:
     return f"dcv_result_{code}" if code in RESULT_CODES else "dcv_result_other"
 
 
+def _email_facts(row: DomainValidation) -> dict[str, Any]:
+    """Constructed email: the address chosen, when its mail went, whether its link has locked."""
+    chosen = row.method == Method.CONSTRUCTED_EMAIL
+    return {"email_address": row.email_address if chosen else None,
+            "email_sent_at": row.email_sent_at if chosen else None,
+            "email_locked": chosen and row.email_attempts >= records.EMAIL_MAX_ATTEMPTS}
+
+
 def validation_json(settings: Settings, row: DomainValidation) -> dict[str, Any]:
     pending = row.state == "pending"
     reused = records.reused_from(row)
+    email = _email_facts(row)
+    # Constructed email: the value goes to the mailbox only (what its recipient proves to have read).
+    shown = pending and row.method != Method.CONSTRUCTED_EMAIL
     return {"id": row.id, "name": row.name, "validated_domain": row.validated_domain, "state": row.state,
             "method": row.method, "methods": [m.value for m in OFFERED if method_refusal(m, row.name) is None],
-            "random_value": row.random_value if pending else None,
+            "email_addresses": email_addresses(row.name) if pending else [],
+            "email_address": email["email_address"], "email_sent_at": _iso(email["email_sent_at"]),
+            "email_locked": email["email_locked"],
+            "random_value": row.random_value if shown else None,
             "where": _where(settings, row) if pending else None,
             "dns_record_name": dcv.dns_record_name(row.validated_domain, settings.dcv_label) if pending else None,
             "file_url": _file_url(row) if pending else None,
@@ -141,18 +184,21 @@ class MethodRefused(Exception):
 
 
 def choose_method(request: Request, customer: CustomerPrincipal, application_id: int, validation_id: int,
-                  method: str) -> DomainValidation:
-    """``ApiError`` 404 (not theirs) or 409 (no longer pending); ``MethodRefused`` for a method not allowed."""
+                  method: str, address: str = "") -> DomainValidation:
+    """``ApiError`` 404 (not theirs) or 409 (no longer pending); ``MethodRefused`` for a method (or,
+    for constructed email, an address) not allowed."""
     _application(request, customer, application_id)
     engine = request.app.state.engine
     row = records.own(engine, customer.id, application_id, validation_id)
     if row is None:
         raise ApiError(404, "not_found", key="dcv_not_found")
-    refusal = method_refusal(method, row.name)
+    refusal = method_refusal(method, row.name) or address_refusal(method, address, row.name)
     if refusal is not None:
         raise MethodRefused(refusal)
+    chosen = address.strip().lower() if method == Method.CONSTRUCTED_EMAIL else ""
     try:
-        return records.change_method(engine, customer.actor, customer.id, application_id, validation_id, method)
+        return records.change_method(engine, customer.actor, customer.id, application_id, validation_id, method,
+                                     chosen)
     except records.NotFound:
         raise ApiError(404, "not_found", key="dcv_not_found") from None
     except records.NotPending as done:
@@ -170,8 +216,21 @@ async def recheck(request: Request, workflows: Processes, customer: CustomerPrin
     records.recheck_requested(request.app.state.engine, customer.actor, application_id)
 
 
+async def mail_soon(workflows: Processes, application_id: int, row: DomainValidation) -> None:
+    """After a choice of address: the validation looks now, so the mail goes at once. Not reached,
+    its next round (within the hour) mails it all the same: the choice stands."""
+    if row.method != Method.CONSTRUCTED_EMAIL:
+        return
+    try:
+        await process.recheck(workflows, application_id)
+    except (Closed, Unavailable) as exc:
+        log.warning("application %s: the validation was not told of the address now: %s", application_id,
+                    type(exc).__name__)
+
+
 def _method_problem(request: Request, code: str) -> list[dict[str, str]]:
-    return [{"field": "method", "message": messages(request)(METHOD_REFUSALS[code])}]
+    field = "address" if code in ADDRESS_REFUSALS else "method"
+    return [{"field": field, "message": messages(request)(METHOD_REFUSALS[code])}]
 
 
 # --- JSON ------------------------------------------------------------------------------------------
@@ -185,12 +244,13 @@ async def list_json(request: Request, application_id: int, customer: Customer) -
 
 @router.put("/api/v1/applications/{application_id}/domain-validations/{validation_id}/method")
 async def method_json(request: Request, application_id: int, validation_id: int, body: MethodChoice,
-                      customer: Customer) -> Response:
+                      customer: Customer, workflows: Workflows) -> Response:
     check_csrf(customer, request.headers.get("x-csrf-token"))
     try:
-        row = choose_method(request, customer, application_id, validation_id, body.method)
+        row = choose_method(request, customer, application_id, validation_id, body.method, body.address)
     except MethodRefused as refused:
         return errors.invalid(request, _method_problem(request, refused.code))
+    await mail_soon(workflows, application_id, row)
     return JSONResponse(validation_json(request.app.state.settings, row))
 
 
@@ -212,7 +272,9 @@ def customer_section(request: Request, app: Application) -> dict[str, Any]:
         pending = row.state == "pending"
         rows.append({
             "id": row.id, "name": row.name, "state": row.state, "method": row.method,
-            "value": row.random_value if pending else "", "where": _where(settings, row) if pending else "",
+            "value": row.random_value if pending and row.method != Method.CONSTRUCTED_EMAIL else "",
+            "where": _where(settings, row) if pending else "",
+            "addresses": email_addresses(row.name) if pending else [], **_email_facts(row),
             "expires_at": row.expires_at, "validated_at": row.validated_at, "checked_at": row.checked_at,
             "result_key": result_key(row.last_result),
             "reused_at": reused.get("validated_at") if reused else None,
@@ -240,17 +302,23 @@ def _refused_page(request: Request, customer: CustomerPrincipal, application_id:
 
 @router.post("/account/applications/{application_id}/domain-validations/{validation_id}/method",
              response_class=HTMLResponse)
-async def method_page(request: Request, application_id: int, validation_id: int, customer: Customer) -> Response:
+async def method_page(request: Request, application_id: int, validation_id: int, customer: Customer,
+                      workflows: Workflows) -> Response:
     values = await _form(request, customer)
     try:
-        choose_method(request, customer, application_id, validation_id, values.get("method", ""))
+        row = choose_method(request, customer, application_id, validation_id, values.get("method", ""),
+                            values.get("address", "")[:254])
     except ApiError as refused:
         return _refused_page(request, customer, application_id, refused)
     except MethodRefused as refused:
         message = messages(request)(METHOD_REFUSALS[refused.code])
+        by_field = {validation_id: message}
+        if refused.code in ADDRESS_REFUSALS:  # next to the address, not the method
+            return application_pages._detail(request, customer, application_id, 422,
+                                             error=errors.text(request, "invalid_input"), dcv_address_errors=by_field)
         return application_pages._detail(request, customer, application_id, 422,
-                                         error=errors.text(request, "invalid_input"),
-                                         dcv_errors={validation_id: message})
+                                         error=errors.text(request, "invalid_input"), dcv_errors=by_field)
+    await mail_soon(workflows, application_id, row)
     return RedirectResponse(f"/account/applications/{application_id}?dcv=method_changed{SECTION}", status_code=303)
 
 

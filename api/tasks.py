@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Engine as SqlEngine
 
-from api import audit
-from api import domain_validations as vetting_pages
+from api import audit, vetting_desk
 from api.deps import Engine, Staff, Supervisor, Workflows
 from api.errors import ApiError, error, refusal_status, text
 from api.rendering import desk_page
@@ -63,8 +62,8 @@ def _refused(code: str, task: Task, staff: StaffPrincipal, outcome: str) -> ApiE
                     role=staff.role, outcomes=", ".join(kind.outcomes) if kind else "")
 
 
-async def complete(engine: SqlEngine, processes: Processes, task: Task, staff: StaffPrincipal, outcome: str,
-                   note: str) -> Task:
+async def complete(request: Request, engine: SqlEngine, processes: Processes, task: Task, staff: StaffPrincipal,
+                   outcome: str, note: str) -> Task:
     """The task as the owning workflow left it after taking this person's decision.
 
     ``ApiError`` when it is refused (by us at once, or by the workflow's validator: same codes),
@@ -77,7 +76,12 @@ async def complete(engine: SqlEngine, processes: Processes, task: Task, staff: S
         check_completion(task.kind, task.state, outcome, staff.role, note)
         await task_process.complete_task(processes, task.workflow_id, task_id, task.kind, outcome, note.strip(),
                                          staff.actor, staff.role)
-    except (TaskRefused, Refused) as refused:
+    except Refused as refused:
+        if refused.code == "checklist_incomplete":  # the vetting checklist: say what is missing
+            raise ApiError(409, refused.code, key=refused.code, missing=" / ".join(
+                vetting_desk.missing_words(request, refused.message.split()))) from None
+        raise _refused(refused.code, task, staff, outcome) from None
+    except TaskRefused as refused:
         raise _refused(refused.code, task, staff, outcome) from None
     except Closed:
         raise ApiError(409, "closed") from None
@@ -138,9 +142,9 @@ async def assign_json(request: Request, task_id: int, body: Assignment, staff: S
 
 
 @router.post("/api/v1/tasks/{task_id}/complete")
-async def complete_json(task_id: int, body: Completion, staff: Staff, engine: Engine,
+async def complete_json(request: Request, task_id: int, body: Completion, staff: Staff, engine: Engine,
                         processes: Workflows) -> JSONResponse:
-    task = await complete(engine, processes, _task_or_404(engine, task_id), staff, body.outcome, body.note)
+    task = await complete(request, engine, processes, _task_or_404(engine, task_id), staff, body.outcome, body.note)
     return JSONResponse(task_json(task))
 
 
@@ -164,7 +168,8 @@ async def task_page(request: Request, task_id: int, staff: Staff, engine: Engine
 
 
 async def _task_page(request: Request, task_id: int, staff: StaffPrincipal, engine: SqlEngine,
-                     processes: Processes, msg: str = "", error: str = "", status: int = 200) -> Response:
+                     processes: Processes, msg: str = "", error: str = "", status: int = 200,
+                     check_error: dict[str, str] | None = None, check_form: dict[str, str] | None = None) -> Response:
     task = task_store.get_task(engine, task_id)
     if task is None:
         return desk_page(request, "desk/not_found.html", staff, status=404)
@@ -173,7 +178,8 @@ async def _task_page(request: Request, task_id: int, staff: StaffPrincipal, engi
                      colleagues=task_store.staff_usernames(engine), msg=msg, error=error,
                      workflow_status=await _workflow_status(processes, task.workflow_id),
                      temporal_link=task_process.temporal_ui_link(processes.settings, task.workflow_id),
-                     review=vetting_pages.desk_review(request, task))
+                     review=vetting_desk.review(request, task), check_error=check_error or {},
+                     check_form=check_form or {})
 
 
 async def _workflow_status(processes: Processes, workflow_id: str) -> str:
@@ -228,8 +234,35 @@ async def complete_form(request: Request, task_id: int, staff: Staff, engine: En
     if task is None:
         return desk_page(request, "desk/not_found.html", staff, status=404)
     try:
-        await complete(engine, processes, task, staff, outcome, note)
+        await complete(request, engine, processes, task, staff, outcome, note)
     except ApiError as refused:
         return await _task_page(request, task_id, staff, engine, processes, status=refused.status,
                                 error=text(request, refused.code, refused.key, **refused.params))
     return RedirectResponse(f"/desk/tasks/{task_id}?msg=done_ok", status_code=303)
+
+
+@router.post("/desk/tasks/{task_id}/checks")
+async def check_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+                     check: Annotated[str, Form()] = "", source: Annotated[str, Form()] = "",
+                     reference: Annotated[str, Form()] = "", outcome: Annotated[str, Form()] = "",
+                     note: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:
+    """The vetting desk records a check (organization, phone callback, EV) on a review task."""
+    check_csrf(staff, csrf_token)
+    task = task_store.get_task(engine, task_id)
+    if task is None:
+        return desk_page(request, "desk/not_found.html", staff, status=404)
+    entered = {"check": check, "source": source, "reference": reference, "outcome": outcome, "note": note}
+    try:
+        form = vetting_desk.CheckForm(**{k: v[:2000] for k, v in entered.items()})
+        await vetting_desk.record(engine, processes, task, staff, form)
+    except ValidationError as bad:
+        field = str(bad.errors()[0]["loc"][0])
+        return await _task_page(request, task_id, staff, engine, processes, status=422, check_form=entered,
+                                check_error={field: text(request, "invalid", "vet_check_too_long")})
+    except vetting_desk.BadEntry as bad:
+        return await _task_page(request, task_id, staff, engine, processes, status=422, check_form=entered,
+                                check_error={bad.field: text(request, bad.code)})
+    except ApiError as refused:
+        return await _task_page(request, task_id, staff, engine, processes, status=refused.status,
+                                check_form=entered, error=text(request, refused.code, refused.key, **refused.params))
+    return RedirectResponse(f"/desk/tasks/{task_id}?msg=check_recorded_ok#review-checks", status_code=303)

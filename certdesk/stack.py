@@ -1,6 +1,7 @@
 """``certdesk up``: the whole embedded stack in one process tree, stopped cleanly by Ctrl-C.
 
-Order matters: schema, Temporal, SMTP sink, worker, API, the account pages' HTTPS port; then timers
+Order matters: schema, Temporal, SMTP sink, development DNS zone and website (certdesk/dev_network.py),
+worker, API, the account pages' HTTPS port; then timers
 that should exist but do not (accounts created while Temporal was down) are started. Stopping runs
 in reverse.
 """
@@ -16,7 +17,7 @@ import uvicorn
 from temporalio.service import RPCError
 
 from ca import authority
-from certdesk import mailbox
+from certdesk import dev_network, mailbox
 from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
 from certdesk.perspective import build_perspective_worker
@@ -70,6 +71,8 @@ async def run(settings: Settings) -> int:
 
     temporal_proc: subprocess.Popen[bytes] | None = None
     sink = None
+    dev = contextlib.ExitStack()
+    network = None
     try:
         if settings.embedded_temporal:
             temporal_proc = start_dev_server(settings)
@@ -91,6 +94,13 @@ async def run(settings: Settings) -> int:
                 say(f"certdesk: the mail sink cannot listen on 127.0.0.1:{settings.smtp_port} ({exc.strerror}); "
                     "set CERTDESK_SMTP_PORT or CERTDESK_SMTP_HOST")
                 return 1
+        if dev_network.enabled(settings):
+            try:
+                settings, network = dev.enter_context(dev_network.serve_dev_network(settings))
+            except OSError as exc:
+                say(f"certdesk: the development DNS zone or website cannot listen on loopback ({exc.strerror}); "
+                    "set CERTDESK_DEV_DNS_PORT or CERTDESK_DCV_HTTP_PORT")
+                return 1
 
         if not settings.remote_perspective_names:
             # Development: the remote perspectives BR 3.2.2.9 asks for, all local (in production
@@ -101,7 +111,7 @@ async def run(settings: Settings) -> int:
         from api.app import create_app
         from api.login_account import create_account_app
 
-        server = embedded_server(uvicorn.Config(create_app(settings), host=settings.api_host,
+        server = embedded_server(uvicorn.Config(create_app(settings, dev_network=network), host=settings.api_host,
                                                 port=settings.api_port, log_level="warning", lifespan="on"))
         try:
             account_server = await asyncio.to_thread(account_port_server, create_account_app(settings), settings,
@@ -143,6 +153,9 @@ async def run(settings: Settings) -> int:
             say(f"certdesk: Temporal         {settings.resolved_temporal_address} (external)")
         if sink is not None:
             say(f"certdesk: mail sink        smtp://127.0.0.1:{settings.smtp_port}   read it at {base}/dev/mailbox")
+        if network is not None:
+            say(f"certdesk: DNS zone         {network.zone.address} (udp/tcp)   edit it at {base}/dev/dns")
+            say(f"certdesk: /.well-known     http://127.0.0.1:{network.site.port}/   put files at {base}/dev/dns#files")
         say(f"certdesk: perspectives     primary + {', '.join(settings.remote_perspective_names)} "
             f"(DNS: {settings.dns_resolver or 'the system resolver'})")
         say("certdesk: ready. Ctrl-C stops everything.")
@@ -164,6 +177,7 @@ async def run(settings: Settings) -> int:
         say(f"certdesk: Temporal error: {exc}")
         return 1
     finally:
+        dev.close()
         if sink is not None:
             sink.stop()
         if temporal_proc is not None:

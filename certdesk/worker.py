@@ -21,6 +21,7 @@ from activities.mail import MailActivities
 from activities.pki import PkiActivities
 from activities.tasks import TaskActivities
 from activities.vetting import DomainValidationActivities, PerspectiveActivities
+from activities.vetting_checks import VettingCheckActivities
 from domain.settings import Settings, load_settings
 from workflows.registry import WORKFLOWS
 
@@ -30,9 +31,13 @@ def activities_for(ctx: ActivityContext) -> list:
     resets, tasks, apps = PasswordResetActivities(ctx), TaskActivities(ctx), ApplicationActivities(ctx)
     login, dcv = LoginCertActivities(ctx), DomainValidationActivities(ctx)
     primary = PerspectiveActivities(ctx.settings, "primary")  # the main worker's own network look
+    vetting_checks = VettingCheckActivities(ctx)
     return [
+        vetting_checks.approval_facts,
+        vetting_checks.record_check,
         dcv.prepare,
         dcv.record,
+        dcv.mail_email_challenge,
         dcv.expire,
         dcv.names,
         dcv.record_caa,

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # a worker polling the task queue ``perspective-<name>`` in its own network
     # (``python -m certdesk.perspective NAME``). Empty: `certdesk up` runs local ones (development).
     remote_perspectives: str = Field("", pattern=r"^[a-z0-9-]*(,[a-z0-9-]+)*$")
+    # `certdesk up` only (never in production): the loopback port of the development DNS zone that
+    # /dev/dns edits; 0 picks a free one. The website-file method's development server listens on
+    # CERTDESK_DCV_HTTP_PORT when that is set, else on a free port the setting is pointed at.
+    dev_dns_port: int = Field(0, ge=0, le=65535)
 
     @property
     def resolved_database_url(self) -> str:

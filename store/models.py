@@ -384,3 +384,34 @@ class DomainValidation(SQLModel, table=True):
     caa_result: str | None = Field(default=None, max_length=200)
     # Per check: method, value hash, where looked, what each perspective saw, when, which process.
     evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Constructed email (BR 3.2.2.4.4): the address the customer chose; each choice is a new generation
+    # (a new mail, a new link). Only the link token's SHA-256 is kept; wrong values entered there count.
+    email_address: str | None = Field(default=None, max_length=254)
+    email_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    email_token_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    email_sent_at: datetime | None = ts()
+    email_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class VettingCheck(SQLModel, table=True):
+    """A check the vetting desk recorded for an application (S-2 審査; BR 3.2.2.1, 3.2.5; EVG 11).
+
+    Organization identity, the verified phone callback and the EV checks. A confirmed check is
+    reused for the same customer's later application of the same, unchanged organization while
+    BR 4.2.1 allows (``organization`` keeps the facts it confirmed, to tell "unchanged").
+    """
+
+    __tablename__ = "vetting_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    check_key: str = Field(max_length=200, unique=True)  # the workflow update's id: a retry records once
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    application_id: int = Field(foreign_key="application.id", index=True)
+    check: str = Field(max_length=40)  # domain.vetting.checks.CHECKS
+    source: str = Field(max_length=40)  # where it was verified (domain.vetting.checks.SOURCES)
+    reference: str = Field(default="", max_length=200)  # registry reference, document numbers, number called
+    outcome: str = Field(max_length=20)  # confirmed | not_confirmed
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    checked_by: str = Field(max_length=80)
+    checked_at: datetime = ts(nullable=False, default_factory=utcnow)

@@ -11,8 +11,10 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -125,6 +127,7 @@ async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
 
 
 async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) -> None:
+    from activities.vetting_checks import VettingCheckEntry
     from store.db import session_scope
     from store.models import Application
     from tests.test_certificate_authority import make_csr
@@ -176,13 +179,18 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
                     open_tasks := [t for t in await handle.query(ServerCertApplication.open_tasks) if t not in done]
                 ):
                     await asyncio.sleep(0.05)
+                if outcome == "approve":  # the desk records its checks first (the checklist)
+                    for check, source in (("organization", "nta_corporate_number"),
+                                          ("phone_callback", "telephone_directory")):
+                        await handle.execute_update(ServerCertApplication.record_check, VettingCheckEntry(
+                            app_id, "", check, source, "03-1234-5678", "confirmed", "", "staff:rec"))
                 await handle.execute_update(
                     ServerCertApplication.complete_task,
                     TaskDecision(open_tasks[-1], outcome, note, "staff:rec", "support", kind),
                 )
             with env.auto_time_skipping_disabled():
                 await handle.result()
-            (HISTORIES / f"ServerCertApplication-vetted-{name}.json").write_text(
+            (HISTORIES / f"ServerCertApplication-checked-{name}.json").write_text(
                 (await handle.fetch_history()).to_json())
 
 
@@ -353,8 +361,22 @@ async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             (HISTORIES / "LoginCertRevocation.json").write_text((await handle.fetch_history()).to_json())
 
 
-async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
-    """A name not yet in DNS (one failed look), placed, rechecked at once: validated by the quorum."""
+@dataclass
+class ValidationRun:
+    """A DomainValidation run of one name, ``www.record.example``, after its first (failed) look."""
+
+    settings: Settings
+    engine: Engine
+    customer_id: int
+    application_id: int
+    validation_id: int
+    random_value: str
+    handle: Any
+
+
+@asynccontextmanager
+async def validation_run(env: WorkflowEnvironment, tmp: Path, zone: Any) -> AsyncIterator[ValidationRun]:
+    """A recording stack whose DNS is ``zone``, five perspectives, and a DomainValidation run."""
     from contextlib import AsyncExitStack
 
     from sqlmodel import select
@@ -362,35 +384,73 @@ async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
     from certdesk.perspective import build_perspective_worker
     from store.db import session_scope
     from store.models import Application, DomainValidation
-    from tests.dns_server import serve_zone
     from workflows.domain_validation import DomainValidation as Workflow
     from workflows.domain_validation import DomainValidationInput, perspective_queue
 
     perspectives = ("p1", "p2", "p3", "p4", "p5")
-    with serve_zone() as zone:
-        async with recording_stack(env, tmp, dns_resolver=zone.address) as (settings, engine), AsyncExitStack() as ps:
-            for name in perspectives:
-                await ps.enter_async_context(build_perspective_worker(env.client, settings, name))
-            new = await _customer(env, engine)
+    async with recording_stack(env, tmp, dns_resolver=zone.address) as (settings, engine), AsyncExitStack() as ps:
+        for name in perspectives:
+            await ps.enter_async_context(build_perspective_worker(env.client, settings, name))
+        new = await _customer(env, engine)
+        with session_scope(engine) as s:
+            app = Application(customer_id=new.id, type="new", product="ov", csr_pem=_csr(),
+                              names=["www.record.example"], organization={"name": "記録株式会社"})
+            s.add(app)
+            s.flush()
+            app_id = int(app.id or 0)
+        handle = await env.client.start_workflow(
+            Workflow.run, DomainValidationInput(app_id, new.id, [perspective_queue(p) for p in perspectives]),
+            id=f"domain-validation-{app_id}", task_queue=settings.task_queue)
+        while True:
             with session_scope(engine) as s:
-                app = Application(customer_id=new.id, type="new", product="ov", csr_pem=_csr(),
-                                  names=["www.record.example"], organization={"name": "記録株式会社"})
-                s.add(app)
-                s.flush()
-                app_id = int(app.id or 0)
-            handle = await env.client.start_workflow(
-                Workflow.run, DomainValidationInput(app_id, new.id, [perspective_queue(p) for p in perspectives]),
-                id=f"domain-validation-{app_id}", task_queue=settings.task_queue)
-            while True:
-                with session_scope(engine) as s:
-                    row = s.exec(select(DomainValidation).where(DomainValidation.application_id == app_id)).first()
-                if row is not None and row.last_result:
-                    break
+                row = s.exec(select(DomainValidation).where(DomainValidation.application_id == app_id)).first()
+            if row is not None and row.last_result:
+                break
+            await asyncio.sleep(0.05)
+        yield ValidationRun(settings, engine, new.id, app_id, int(row.id or 0), row.random_value, handle)
+
+
+async def record_domain_validation(env: WorkflowEnvironment, tmp: Path) -> None:
+    """A name not yet in DNS (one failed look), placed, rechecked at once: validated by the quorum."""
+    from tests.dns_server import serve_zone
+    from workflows.domain_validation import DomainValidation as Workflow
+
+    with serve_zone() as zone:
+        async with validation_run(env, tmp, zone) as run:
+            zone.txt("_certdesk-challenge.www.record.example", run.random_value)
+            await run.handle.signal(Workflow.recheck)
+            assert (await run.handle.result()).status == "validated"
+            (HISTORIES / "DomainValidation-validated.json").write_text((await run.handle.fetch_history()).to_json())
+
+
+async def record_domain_validation_email(env: WorkflowEnvironment, tmp: Path) -> None:
+    """Constructed email: the address chosen, the value mailed, entered right on the link: the MX
+    set corroborated by the quorum, validated."""
+    from processes import vetting as vetting_process
+    from processes.client import Processes
+    from processes.connection import TemporalHandle
+    from store import vetting as vetting_records
+    from tests.dns_server import serve_zone
+    from workflows.domain_validation import DomainValidation as Workflow
+
+    with serve_zone() as zone:
+        zone.mx("www.record.example", 10, "mx.record.example")
+        async with validation_run(env, tmp, zone) as run:
+            vetting_records.change_method(run.engine, f"customer:{run.customer_id}", run.customer_id,
+                                          run.application_id, run.validation_id, "constructed_email",
+                                          "admin@www.record.example")
+            await run.handle.signal(Workflow.recheck)
+            while not (token := mailbox_token(tmp, "/dcv/")):
                 await asyncio.sleep(0.05)
-            zone.txt("_certdesk-challenge.www.record.example", row.random_value)
-            await handle.signal(Workflow.recheck)
-            assert (await handle.result()).status == "validated"
-            (HISTORIES / "DomainValidation-validated.json").write_text((await handle.fetch_history()).to_json())
+            link = vetting_records.email_link(run.engine, token)
+            assert link is not None
+            processes = Processes(TemporalHandle(run.settings, env.client), run.settings)
+            confirmed = await vetting_process.confirm_email(processes, run.application_id, link.validation_id,
+                                                            link.generation)
+            assert confirmed.state == "validated", confirmed
+            assert (await run.handle.result()).status == "validated"
+            (HISTORIES / "DomainValidation-constructed-email.json").write_text(
+                (await run.handle.fetch_history()).to_json())
 
 
 def mailbox_token(tmp: Path, marker: str) -> str:
@@ -423,6 +483,7 @@ RECORDERS = {
     "LoginCertRegistration": record_login_registration,
     "LoginCertReissue": record_login_reissue,
     "DomainValidation": record_domain_validation,
+    "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
 }
 
 

@@ -22,6 +22,7 @@ from store import accounts
 from store.db import session_scope
 from store.models import Application
 from tests.test_certificate_authority import make_csr
+from tests.vetting_checks import record_checks
 
 PASSWORD = "correct horse battery"
 PROFILE = {
@@ -131,6 +132,7 @@ async def _status(client: httpx.AsyncClient, application_id: int, wanted: str) -
 async def _issued(p: Pages) -> int:
     app_id = await _apply(p.customer)
     task = await _task(p, app_id, "application_review")
+    await record_checks(p.staff, task["id"])
     done = await p.staff.post(f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"})
     assert done.status_code == 200, done.text
     await _status(p.customer, app_id, "issued")

@@ -4,11 +4,14 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from sqlalchemy import Engine
 from sqlmodel import select
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.vetting_checks import VettingCheckEntry
 from ca import authority
 from certdesk.worker import build_worker
 from domain.pki.lint import LintProfile, lint_certificate
@@ -22,6 +25,10 @@ from tests.test_certificate_authority import make_csr
 from workflows.domain_validation import perspective_queue
 from workflows.human_task import TaskDecision
 from workflows.server_cert_application import ApplicationInput, ServerCertApplication
+
+# (check, source, reference, outcome, note) as the desk records them before approving
+VETTING_CHECKS = (("organization", "nta_corporate_number", "5010401089998", "confirmed", ""),
+                  ("phone_callback", "telephone_directory", "03-1234-5678", "confirmed", ""))
 
 
 async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean(
@@ -50,8 +57,16 @@ async def test_new_application_reviewed_late_is_escalated_then_issued_lint_clean
         await env.sleep(timedelta(days=6))  # nobody reviewed it in 3 business days
         escalated = [m for m in dev_mailbox.list_mail(smtp_sink[1]) if m.recipients == "boss@ca.example.jp"]
         assert len(escalated) == 1 and "期限超過" in escalated[0].subject
-        await handle.execute_update(ServerCertApplication.complete_task, TaskDecision(
-            int(tasks[0].id or 0), "approve", "", "staff:boss", "supervisor", "application_review"))
+        approve = TaskDecision(int(tasks[0].id or 0), "approve", "", "staff:boss", "supervisor", "application_review")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ServerCertApplication.complete_task, approve)
+        assert refused.value.cause.type == "checklist_incomplete", refused.value.cause.message
+        assert refused.value.cause.message.split() == ["organization_not_verified", "phone_callback_missing"]
+        for entry in VETTING_CHECKS:
+            missing = await handle.execute_update(ServerCertApplication.record_check, VettingCheckEntry(
+                app_id, "", *entry, "staff:boss"))
+        assert missing == []
+        await handle.execute_update(ServerCertApplication.complete_task, approve)
         result = await handle.result()
     assert result.status == "issued"
     with session_scope(engine) as s:

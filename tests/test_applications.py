@@ -25,6 +25,7 @@ from store.db import session_scope
 from store.models import Application, AuditEvent, Task
 from tests.conftest import end_running_workflows, vetting_network
 from tests.test_certificate_authority import make_csr
+from tests.vetting_checks import EV_CHECKS, record_checks
 
 PASSWORD = "correct horse battery"
 ORG = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
@@ -121,6 +122,7 @@ async def test_reviewed_approved_issued_and_downloaded(
     assert created.status_code == 201 and created.json()["status"] == "received"
     app_id = created.json()["id"]
     task = await _task(portal, app_id, "application_review")
+    await record_checks(portal.http, task["id"], portal.staff)
     done = await portal.http.post(
         f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=portal.staff
     )
@@ -208,6 +210,7 @@ async def test_a_customer_never_sees_or_acts_on_another_customers_application(po
 async def _issued(p: Portal) -> dict:
     app_id = (await _apply(p)).json()["id"]
     task = await _task(p, app_id, "application_review")
+    await record_checks(p.http, task["id"], p.staff)
     await p.http.post(f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=p.staff)
     return await _status(p, app_id, "issued")
 
@@ -355,6 +358,7 @@ async def test_ev_is_reissued_only_once(portal: Portal, engine: Engine) -> None:
     org = {**ORG, "registration_number": "0100-01-012345"}
     app_id = (await _apply(portal, product="ev", organization=org)).json()["id"]
     task = await _task(portal, app_id, "application_review")
+    await record_checks(portal.http, task["id"], portal.staff, EV_CHECKS)
     await portal.http.post(f"/api/v1/tasks/{task['id']}/complete", json={"outcome": "approve"}, headers=portal.staff)
     first = await _status(portal, app_id, "issued")
     reissued = await _reissue(portal, first["id"], "immediately")

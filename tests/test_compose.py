@@ -4,6 +4,7 @@ No Docker engine is needed: these tests read docker-compose.yml, the Dockerfile 
 scripts under deploy/ and check the wiring that `docker compose up` depends on.
 """
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -346,3 +347,44 @@ def test_every_configured_remote_perspective_has_its_worker(services: dict) -> N
         service = services[f"perspective-{name}"]
         assert service["command"] == ["python", "-m", "certdesk.perspective", name]
         assert "/ca-keys" not in str(service.get("volumes", []))  # a perspective only looks: no keys
+
+
+def _unbound_settings(service: dict) -> dict[str, list[str]]:
+    """The ``server:`` options of the resolver's mounted unbound.conf, each with its values."""
+    mounted = [str(v).split(":") for v in service["volumes"]]
+    config = next(ROOT / source for source, target, *_ in mounted if target.endswith("/unbound.conf"))
+    options: dict[str, list[str]] = {}
+    section = ""
+    for line in config.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not line.startswith((" ", "\t")):
+            section = line.strip().rstrip(":")
+            continue
+        if section == "server":
+            key, _, value = line.strip().partition(":")
+            options.setdefault(key, []).append(value.strip().strip('"'))
+    return options
+
+
+def test_the_lookups_go_through_a_dnssec_validating_resolver(compose: dict, services: dict) -> None:
+    """BR 3.2.2.8 / issue 13: DCV and CAA look-ups use a DNSSEC-validating resolver (Unbound)."""
+    resolver = services["resolver"]
+    assert resolve_defaults(resolver["image"]).startswith("mvance/unbound:")
+    options = _unbound_settings(resolver)
+    assert options["module-config"] == ["validator iterator"]
+    assert options["auto-trust-anchor-file"] and options["val-permissive-mode"] == ["no"]
+    assert options["harden-dnssec-stripped"] == ["yes"] and options.get("serve-expired", ["no"]) == ["no"]
+    assert any(value.endswith("@53") for value in options["interface"])
+    # The resolver's fixed address in the compose network is what the CA's processes ask.
+    address = resolver["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    assert any(ipaddress.ip_address(address) in ipaddress.ip_network(rule.split()[0])
+               for rule in options["access-control"] if rule.endswith("allow"))
+    lookers = ["worker", *(name for name in services if name.startswith("perspective-"))]
+    assert len(lookers) >= 6
+    for name in lookers:
+        assert env_of(services[name])["CERTDESK_DNS_RESOLVER"] == f"{address}:53", name
+        assert "resolver" in depends_on(services[name]), name

@@ -238,8 +238,8 @@ async def test_the_json_list_says_the_same(portal: Portal) -> None:
     assert www["where"] == www["dns_record_name"] == "_certdesk-challenge.www.example.co.jp"
     assert www["last_result"] == "primary_servfail" and www["expires_at"] == EXPIRES.isoformat()
     assert shop["where"] == shop["file_url"] and shop["file_url"].endswith(validation_file_name(VALUE[shop["name"]]))
-    assert wildcard["file_url"] is None and wildcard["methods"] == ["dns_change"]
-    assert www["methods"] == ["dns_change", "http_file"]
+    assert wildcard["file_url"] is None and wildcard["methods"] == ["dns_change", "constructed_email"]
+    assert www["methods"] == ["dns_change", "http_file", "constructed_email"]
     assert by_name["example.co.jp"]["reused_from"] == 77 and by_name["example.co.jp"]["random_value"] is None
 
 
@@ -286,7 +286,6 @@ async def test_the_method_changes_by_json_and_keeps_the_value(portal: Portal) ->
 
     wildcard = portal.rows["*.example.co.jp"]
     for method, key in (("http_file", "dcv_err_method_no_wildcard"),
-                        ("constructed_email", "dcv_err_method_not_offered"),
                         ("telepathy", "dcv_err_method_not_offered")):
         r = await portal.customer.put(f"{base}/{wildcard}/method", json={"method": method},
                                       headers={"x-csrf-token": csrf, "accept-language": "en"})
@@ -453,7 +452,9 @@ async def test_the_review_task_page_compares_and_shows_the_evidence_and_the_chec
     for name in ("www.example.co.jp", "shop.example.co.jp", "*.example.co.jp", "old.example.co.jp"):
         assert JA["vet_refusal_domain_not_validated"].format(name=name) in items
     assert JA["vet_refusal_domain_not_validated"].format(name="api.example.co.jp") not in items
-    assert JA["vet_refusal_caa_not_checked"].format(name="api.example.co.jp") in items
+    # CAA is looked at right before signing, after approval: not a precondition of the checklist.
+    assert JA["vet_refusal_caa_not_checked"].format(name="api.example.co.jp") not in items
+    assert JA["vet_desk_caa_at_signing"] in text
     assert JA["vet_refusal_organization_not_verified"] in items and JA["vet_refusal_phone_callback_missing"] in items
 
     async with _client(portal.app) as desk:
@@ -495,7 +496,7 @@ def test_every_approval_refusal_has_its_words() -> None:
             for org, phone in ((None, None), (long_ago, long_ago)):
                 facts = VettingFacts(level, now, found, organization_source="nta" if org else None,
                                      organization_verified_at=org, phone_callback_at=phone)
-                seen |= {code.partition(":")[0] for code in approval_refusals(facts)}
+                seen |= {code.partition(":")[0] for code in approval_refusals(facts, caa=True)}
     source = (ROOT / "domain" / "vetting" / "checklist.py").read_text(encoding="utf-8")
     literal = {c for line in source.splitlines() for c in re.findall(r'"([a-z]+(?:_[a-z]+)+)[":]', line.split("#")[0])}
     assert seen == set(pages.APPROVAL_REFUSALS) == literal

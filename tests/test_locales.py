@@ -37,6 +37,7 @@ from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.revocation import REASONS
 from domain.tasks import KINDS, TASK_STATES
+from domain.vetting import checks as vetting_checks
 from domain.vetting.dcv import Method
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,11 +295,16 @@ DYNAMIC = {
     "dcv_method_": lambda: {m.value for m in Method},
     "dcv_result_": lambda: set(_vetting_pages().RESULT_CODES) | {"other"},
     "vet_refusal_": lambda: set(_vetting_pages().APPROVAL_REFUSALS) | {"other"},
+    # api/templates/desk/task.html: the vetting desk's checks (domain.vetting.checks)
+    "vet_check_": lambda: set(vetting_checks.CHECKS),
+    "vet_source_": lambda: {src for sources in vetting_checks.SOURCES.values() for src in sources},
+    "vet_outcome_": lambda: set(vetting_checks.OUTCOMES),
+    "vet_corporate_number_": lambda: {"corporate_number_format", "corporate_number_check_digit"},
 }
 
 # Keys the desk and the portal pass in ``?msg=`` and show with ``t(msg)``.
 VARIABLE_KEYS = {"claimed_ok", "released_ok", "assigned_ok", "done_ok", "no_such_customer", "reset_started",
-                 "password_changed"}
+                 "password_changed", "check_recorded_ok"}
 
 
 def _missing(keys: set[str]) -> list[str]:

@@ -74,6 +74,10 @@ class HumanTaskWorkflow:
             check_completion(kind, state, decision.outcome, decision.role, decision.note)
         except TaskRefused as refused:
             raise ApplicationError(str(refused), type=refused.code, non_retryable=True) from None
+        self.check_decision(kind, decision)
+
+    def check_decision(self, kind: str, decision: TaskDecision) -> None:
+        """A process's own refusals of a decision (raise a non-retryable ApplicationError); none here."""
 
     @workflow.query
     def open_tasks(self) -> list[int]:

@@ -8,6 +8,10 @@ record the documents as received, and the review starts again; ``approve`` check
 every perspective (BR 3.2.2.8, 3.2.2.9) — a refusal goes back to the review with the reason —
 then issues the certificate from the vetted record and assigns the contract code; ``reject``
 ends it. The customer may cancel (申請取消) until issuance.
+
+While it is vetted, staff record the organization, phone callback and EV checks
+(``record_check``); ``approve`` is refused by the update validator until the checklist
+(domain.vetting.checklist) is complete, with the reasons.
 """
 
 import asyncio
@@ -22,15 +26,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.tasks import TaskRequest
     from activities.vetting import CaaAnswer, CaaOutcome, CaaRequest, DomainValidationActivities, PerspectiveActivities
+    from activities.vetting_checks import ApprovalFacts, VettingCheckActivities, VettingCheckEntry
     from domain.business_calendar import CalendarSpec
+    from domain.vetting import checks
+    from domain.vetting.checklist import approval_refusals
     from domain.vetting.mpic import TooFewPerspectives, corroborated
     from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
     from workflows.domain_validation import workflow_id as domain_validation_id
-    from workflows.human_task import HumanTaskWorkflow
+    from workflows.human_task import HumanTaskWorkflow, TaskDecision
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 # Runs that started before vetting existed keep their old path on replay.
 VETTING = "vetting-dcv-caa"
+CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -60,6 +68,42 @@ class ServerCertApplication(HumanTaskWorkflow):
         super().__init__()
         self._issuing = False
         self._cancelled_by: str | None = None
+        self._approval: ApprovalFacts | None = None  # what approval stands on, while it is vetted
+
+    def refusals(self) -> list[str]:
+        """What still stops approval now (domain.vetting.checklist codes); [] when nothing does."""
+        if self._approval is None:
+            return []
+        # The checklist reads the Public Suffix List (a packaged file, the same on every replay).
+        with workflow.unsafe.sandbox_unrestricted():
+            return approval_refusals(self._approval.facts(workflow.now()))
+
+    def check_decision(self, kind: str, decision: TaskDecision) -> None:
+        if kind == "application_review" and decision.outcome == "approve" and (missing := self.refusals()):
+            raise ApplicationError(" ".join(missing), type="checklist_incomplete", non_retryable=True)
+
+    @workflow.update
+    async def record_check(self, entry: VettingCheckEntry) -> list[str]:
+        """A check the desk recorded; what still stops approval."""
+        info = workflow.info()
+        update = workflow.current_update_info()
+        entry.check_key = f"{info.workflow_id}/{update.id if update else entry.check_key}"
+        self._approval = await workflow.execute_activity_method(
+            VettingCheckActivities.record_check, entry, start_to_close_timeout=ACTIVITY_TIMEOUT)
+        return self.refusals()
+
+    @record_check.validator
+    def _validate_record_check(self, entry: VettingCheckEntry) -> None:
+        if self._approval is None or self._issuing or self._cancelled_by:
+            raise ApplicationError("checks are recorded while the application is being vetted",
+                                   type="not_vetting", non_retryable=True)
+        refused = checks.refusal(entry.check, entry.source, entry.reference, entry.outcome, entry.note)
+        if refused is not None:
+            raise ApplicationError(f"{refused[0]}: {refused[1]}", type=refused[1], non_retryable=True)
+
+    @workflow.query
+    def missing_checks(self) -> list[str]:
+        return self.refusals()
 
     @workflow.update
     async def cancel(self, actor: str) -> str:
@@ -152,6 +196,7 @@ class ServerCertApplication(HumanTaskWorkflow):
     @workflow.run
     async def run(self, inp: ApplicationInput) -> ApplicationResult:
         vetting = workflow.patched(VETTING)
+        checklist = vetting and workflow.patched(CHECKLIST)
         if vetting:
             ended = await self._validate_domains(inp)
             if ended is not None:
@@ -162,6 +207,9 @@ class ServerCertApplication(HumanTaskWorkflow):
         while True:
             # 1. Staff vet the application.
             facts = {"round": str(round_), **({"caa_refused": caa_refusal} if caa_refusal else {})}
+            if checklist:
+                self._approval = await workflow.execute_activity_method(
+                    VettingCheckActivities.approval_facts, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
             review = await self._task(inp, "application_review", f"review-{round_}", facts)
             if review is None:
                 return await self._cancelled(inp)
@@ -192,6 +240,7 @@ class ServerCertApplication(HumanTaskWorkflow):
 
         # 4. Approved: the certificate from the vetted record; the customer is told it is ready.
         self._issuing = True
+        self._approval = None
         serial: str = await workflow.execute_activity_method(
             ApplicationActivities.issue_application_certificate,
             ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),

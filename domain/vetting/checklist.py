@@ -1,8 +1,10 @@
 """What the vetting desk's ``approve`` needs (S-2 審査): one list of what is still missing.
 
 Each refusal is a code for the message catalogue; a refusal about one name ends in ``:<name>``
-(``domain_not_validated:www.example.com``). OV needs the organization, the phone callback, every
-name validated and CAA permitting every name; EV adds the three EV checks.
+(``domain_not_validated:www.example.com``). OV needs the organization, the phone callback and every
+name validated; EV adds the three EV checks. CAA is not asked for at approval: it is looked at from
+every perspective right after it, just before signing (BR 3.2.2.8), and a refusal sends the
+application back to the review; ``caa=True`` lists its last result too.
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ def _validation_refusals(d: DomainFacts, issuance_at: datetime) -> list[str]:
     return refusals
 
 
-def _domain_refusals(d: DomainFacts, issuance_at: datetime) -> list[str]:
+def _domain_refusals(d: DomainFacts, issuance_at: datetime, caa: bool) -> list[str]:
     refusals = [f"{code}:{d.name}" for code in _validation_refusals(d, issuance_at)]
+    if not caa:
+        return refusals
     if d.caa_permitted is None:
         refusals.append(f"caa_not_checked:{d.name}")
     elif not d.caa_permitted:
@@ -64,13 +68,13 @@ def _domain_refusals(d: DomainFacts, issuance_at: datetime) -> list[str]:
     return refusals
 
 
-def approval_refusals(facts: VettingFacts) -> list[str]:
+def approval_refusals(facts: VettingFacts, caa: bool = False) -> list[str]:
     """Everything that stops approval, in the desk's order; an empty list means it may be approved."""
     if facts.level not in LEVELS:
         raise ValueError(f"unknown validation level {facts.level!r}")
     refusals = [] if facts.domains else ["no_domains"]
     for d in facts.domains:
-        refusals += _domain_refusals(d, facts.issuance_at)
+        refusals += _domain_refusals(d, facts.issuance_at, caa)
     if not facts.organization_source or facts.organization_verified_at is None:
         refusals.append("organization_not_verified")
     elif not identity_reusable(facts.organization_verified_at, facts.issuance_at):

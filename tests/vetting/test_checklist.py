@@ -90,7 +90,14 @@ def www(**changes: object) -> tuple[DomainFacts, ...]:
     ],
 )
 def test_approval_refusals(facts: VettingFacts, refusals: list[str]) -> None:
-    assert approval_refusals(facts) == refusals
+    assert approval_refusals(facts, caa=True) == refusals
+
+
+def test_approval_does_not_wait_for_caa() -> None:
+    """CAA is looked at right before signing, after approval: a refusal or no look yet does not stop it."""
+    assert approval_refusals(ov(domains=www(caa_permitted=None))) == []
+    assert approval_refusals(ov(domains=www(caa_permitted=False, validated_at=None))) == [
+        "domain_not_validated:www.example.com"]
 
 
 BEFORE = datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC)
@@ -150,7 +157,7 @@ def test_every_domain_is_reported_in_order() -> None:
             DomainFacts("*.example.com", ISSUE - DAY, Method.HTTP_FILE, caa_permitted=None),
         )
     )
-    assert approval_refusals(facts) == [
+    assert approval_refusals(facts, caa=True) == [
         "domain_not_validated:shop.example.com",
         "domain_method_not_allowed:*.example.com",
         "caa_not_checked:*.example.com",
