@@ -170,7 +170,7 @@ class DomainValidation:
                                verdict.passed, reason, answers, info.workflow_id)
         if email:
             outcome.email_address = pending.email_address
-            outcome.value_entered_at = self._confirmed[pending.validation_id][1]
+            outcome.value_entered_at = self._confirmed.get(pending.validation_id, (0, ""))[1]
         state: str = await workflow.execute_activity_method(
             DomainValidationActivities.record, outcome, start_to_close_timeout=ACTIVITY_TIMEOUT)
         return state, reason
@@ -217,6 +217,8 @@ class DomainValidation:
             if workflow.now() >= expires_at:
                 expired: list[str] = await workflow.execute_activity_method(
                     DomainValidationActivities.expire, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+                if self._mailed:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
                 return DomainValidationResult("expired", expired)
 
             # 2. Look from every perspective at once; record what each saw.

@@ -1,4 +1,10 @@
-"""CAA (RFC 8659, BR 3.2.2.8 / 4.2.2.1): which CAs a domain's owner allows to issue for it."""
+"""CAA (RFC 8659, BR 3.2.2.8 / 4.2.2.1): which CAs a domain's owner allows to issue for it.
+
+The RFC 8657 parameters of a record that names us are honoured (BR 3.2.2.8, ballot SC-098):
+``accounturi`` limits it to one customer account, ``validationmethods`` to the domain validation
+methods listed (certdesk's labels: ``domain.vetting.dcv.CAA_METHOD_LABELS``). A parameter the CA
+cannot satisfy makes that record authorize nobody; unknown parameters are ignored.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +47,8 @@ class IssueValue:
 class CaaDecision:
     """Permitted: no_caa_records, no_issue_property, issuer_authorized (detail: the issuer).
     Refused: issue_forbidden (only empty or malformed issuers), issuer_not_authorized (detail: the
-    issuers named), critical_unknown_tag (detail: the tag)."""
+    issuers named), critical_unknown_tag (detail: the tag), parameters_not_met (detail: the RFC 8657
+    parameters of our records that the request does not meet)."""
 
     permitted: bool
     reason: str
@@ -89,16 +96,33 @@ def relevant_records(fqdn: str, lookup: Callable[[str], list[CaaRecord]]) -> lis
     return []
 
 
-def _issuer_or_none(record: CaaRecord) -> str | None:
+def _value_or_none(record: CaaRecord) -> IssueValue | None:
     # RFC 8659 §4.2: a malformed value is treated as an empty issuer, i.e. it authorizes nobody.
     try:
-        return parse_issue_value(record.value).issuer
+        return parse_issue_value(record.value)
     except ValueError:
         return None
 
 
-def evaluate(records: Iterable[CaaRecord], identities: Collection[str], wildcard: bool) -> CaaDecision:
-    """May a CA known by ``identities`` (its Issuer Domain Names) issue, given the Relevant RRset?"""
+def unmet_parameters(value: IssueValue, method_label: str | None, account_uri: str | None) -> list[str]:
+    """The RFC 8657 parameters of ``value`` this request does not meet ([] when it meets them all)."""
+    unmet = []
+    for key, wanted in value.parameters:
+        key = key.lower()
+        if key == "accounturi" and wanted != account_uri:
+            unmet.append(f"accounturi={wanted}")
+        elif key == "validationmethods" and method_label not in {m.strip() for m in wanted.split(",")}:
+            unmet.append(f"validationmethods={wanted}")
+    return unmet
+
+
+def evaluate(records: Iterable[CaaRecord], identities: Collection[str], wildcard: bool,
+             method_label: str | None = None, account_uri: str | None = None) -> CaaDecision:
+    """May a CA known by ``identities`` (its Issuer Domain Names) issue, given the Relevant RRset?
+
+    ``method_label`` is how the name's domain control was validated (RFC 8657 label) and
+    ``account_uri`` the applicant's account; None when unknown, which meets no such parameter.
+    """
     rrset = list(records)
     if not rrset:
         return CaaDecision(True, "no_caa_records")
@@ -113,10 +137,15 @@ def evaluate(records: Iterable[CaaRecord], identities: Collection[str], wildcard
     if not relevant:
         return CaaDecision(True, "no_issue_property")
     ours = {_domain(identity) for identity in identities}
-    named = [issuer for issuer in map(_issuer_or_none, relevant) if issuer]
-    for issuer in named:
-        if issuer in ours:
-            return CaaDecision(True, "issuer_authorized", issuer)
-    if not named:
+    values = [v for v in map(_value_or_none, relevant) if v is not None and v.issuer]
+    unmet: list[str] = []
+    for value in values:
+        if value.issuer in ours:
+            if not (missing := unmet_parameters(value, method_label, account_uri)):
+                return CaaDecision(True, "issuer_authorized", value.issuer)
+            unmet += missing
+    if unmet:
+        return CaaDecision(False, "parameters_not_met", "; ".join(unmet))
+    if not values:
         return CaaDecision(False, "issue_forbidden")
-    return CaaDecision(False, "issuer_not_authorized", ", ".join(sorted(set(named))))
+    return CaaDecision(False, "issuer_not_authorized", ", ".join(sorted({v.issuer for v in values})))

@@ -198,3 +198,44 @@ def test_no_identity_no_permission() -> None:
     assert evaluate([r(0, "issue", "ca.example")], set(), False) == CaaDecision(
         False, "issuer_not_authorized", "ca.example"
     )
+
+
+ACCOUNT = "https://certdesk.example/customers/12"
+
+
+@pytest.mark.parametrize(
+    ("value", "method", "account", "decision"),
+    [
+        # RFC 8657 §3: accounturi binds the record to one account.
+        (f"certdesk.example; accounturi={ACCOUNT}", "ca-tbr-7", ACCOUNT,
+         CaaDecision(True, "issuer_authorized", "certdesk.example")),
+        (f"certdesk.example; accounturi={ACCOUNT}", "ca-tbr-7", "https://certdesk.example/customers/13",
+         CaaDecision(False, "parameters_not_met", f"accounturi={ACCOUNT}")),
+        (f"certdesk.example; accounturi={ACCOUNT}", "ca-tbr-7", None,
+         CaaDecision(False, "parameters_not_met", f"accounturi={ACCOUNT}")),
+        # §4: validationmethods lists the methods allowed.
+        ("certdesk.example; validationmethods=ca-tbr-7,ca-tbr-18", "ca-tbr-18", None,
+         CaaDecision(True, "issuer_authorized", "certdesk.example")),
+        ("certdesk.example; validationmethods=ca-tbr-7", "ca-tbr-4", None,
+         CaaDecision(False, "parameters_not_met", "validationmethods=ca-tbr-7")),
+        ("certdesk.example; validationmethods=dns-01", None, None,
+         CaaDecision(False, "parameters_not_met", "validationmethods=dns-01")),
+        # Unknown parameters are ignored; the key is case-insensitive.
+        ("certdesk.example; policy=ev", "ca-tbr-7", None, CaaDecision(True, "issuer_authorized", "certdesk.example")),
+        ("certdesk.example; ValidationMethods=ca-tbr-18", "ca-tbr-7", None,
+         CaaDecision(False, "parameters_not_met", "validationmethods=ca-tbr-18")),
+    ],
+)
+def test_rfc8657_parameters(value: str, method: str | None, account: str | None, decision: CaaDecision) -> None:
+    records = [CaaRecord(0, "issue", value)]
+    assert evaluate(records, ["certdesk.example"], False, method, account) == decision
+
+
+def test_one_record_naming_us_without_limits_is_enough() -> None:
+    records = [CaaRecord(0, "issue", "certdesk.example; accounturi=https://x.example/a/1"),
+               CaaRecord(0, "issue", "certdesk.example")]
+    assert evaluate(records, ["certdesk.example"], False).permitted
+    # Another CA's parameters are not ours to meet.
+    other = [CaaRecord(0, "issue", "other-ca.example; accounturi=https://other/1")]
+    assert evaluate(other, ["certdesk.example"], False) == CaaDecision(False, "issuer_not_authorized",
+                                                                       "other-ca.example")
