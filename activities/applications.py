@@ -154,13 +154,16 @@ class ApplicationActivities:
         t = translator(settings.language)
         rows = s.exec(select(DomainValidation).where(DomainValidation.application_id == application_id,
                                                      DomainValidation.state == "pending")).all()
-        pending = [{"name": r.name, "value": r.random_value,
+        # A constructed email's value goes only to the mailbox it was sent to, never to the customer.
+        pending = [{"name": r.name, "value": None if r.method == Method.CONSTRUCTED_EMAIL else r.random_value,
                     "instruction": t(f"dcv_instruction_{r.method}").format(where=_where(settings, r))} for r in rows]
         ends = min((r.expires_at for r in rows), default=None)
         return {"pending": pending, "expires_on": _local_date(ends, settings.timezone)}
 
 
 def _where(settings: Settings, row: DomainValidation) -> str:
+    if row.method == Method.CONSTRUCTED_EMAIL:
+        return row.email_address or f"admin@{row.validated_domain}"
     if row.method == Method.HTTP_FILE:
         return f"http://{row.validated_domain}{WELL_KNOWN_PATH}{validation_file_name(row.random_value)}"
     return dns_record_name(row.validated_domain, settings.dcv_label)

@@ -137,6 +137,9 @@ def _look_mx(settings: Settings, perspective: str, adn: str) -> PerspectiveAnswe
 @dataclass
 class CaaRequest:
     names: list[str]  # as in the certificate (a wildcard's CAA is looked up at its base)
+    # RFC 8657, for records naming us: each name's validation method label, and the applicant's account.
+    methods: dict[str, str] = field(default_factory=dict)
+    account_uri: str | None = None
 
 
 @dataclass
@@ -166,7 +169,8 @@ def look_caa(settings: Settings, perspective: str, req: CaaRequest) -> CaaAnswer
         except lookups.LookupFailed as failed:
             decisions[name], permitted[name] = f"lookup_failed_{failed.reason}", None
             continue
-        decision = caa.evaluate(records, settings.caa_identity_names, name.startswith("*."))
+        decision = caa.evaluate(records, settings.caa_identity_names, name.startswith("*."),
+                                req.methods.get(name), req.account_uri)
         decisions[name] = decision.reason + (f": {_trim(decision.detail)}" if decision.detail else "")
         permitted[name] = decision.permitted
     return CaaAnswer(perspective, decisions, permitted)
@@ -315,6 +319,19 @@ class DomainValidationActivities:
             if app is None:
                 raise ApplicationError("the application no longer exists", non_retryable=True)
             return list(app.names)
+
+    @activity.defn(name="caa_request")
+    def caa_request(self, application_id: int) -> CaaRequest:
+        """What CAA is looked up for: the names, how each was validated, and whose account it is."""
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            if app is None:
+                raise ApplicationError("the application no longer exists", non_retryable=True)
+            rows = s.exec(select(DomainValidation).where(DomainValidation.application_id == application_id)).all()
+            methods = {r.name: dcv.CAA_METHOD_LABELS[dcv.Method(r.method)] for r in rows
+                       if r.method in tuple(dcv.Method)}
+            return CaaRequest(list(app.names), methods,
+                              caa.account_uri(self.ctx.settings.resolved_public_url, app.customer_id))
 
     @activity.defn(name="record_caa_check")
     def record_caa(self, outcome: CaaOutcome) -> list[str]:

@@ -32,7 +32,7 @@ from api.i18n import messages
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.settings import Settings
-from domain.vetting import dcv
+from domain.vetting import caa, dcv
 from domain.vetting.checklist import DomainFacts, VettingFacts, approval_refusals
 from domain.vetting.dcv import Method
 from processes import vetting as process
@@ -281,7 +281,11 @@ def customer_section(request: Request, app: Application) -> dict[str, Any]:
             "methods": [{"method": m.value, "refusal": METHOD_REFUSALS.get(method_refusal(m, row.name) or "")}
                         for m in OFFERED]})
     done = request.query_params.get("dcv", "")
-    return {"rows": rows, "any_pending": any(r["state"] == "pending" for r in rows),
+    identity = settings.caa_identity_names[0] if settings.caa_identity_names else ""
+    base = app.names[0].removeprefix("*.") if app.names else ""
+    caa_example = (f'{base}. CAA 0 issue "{identity}; accounturi='
+                   f'{caa.account_uri(settings.resolved_public_url, app.customer_id)}"') if identity and base else ""
+    return {"rows": rows, "any_pending": any(r["state"] == "pending" for r in rows), "caa_example": caa_example,
             "message": messages(request)(DONE_MESSAGES[done]) if done in DONE_MESSAGES else ""}
 
 

@@ -40,6 +40,7 @@ def activities_for(ctx: ActivityContext) -> list:
         dcv.mail_email_challenge,
         dcv.expire,
         dcv.names,
+        dcv.caa_request,
         dcv.record_caa,
         primary.check_domain_control,
         primary.check_caa,

@@ -24,6 +24,8 @@ from sqlmodel import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.applications import ApplicationActivities
+from activities.context import ActivityContext
 from activities.vetting import CheckRequest, look
 from api.app import create_app
 from certdesk.perspective import build_perspective_worker
@@ -175,6 +177,11 @@ async def test_the_value_is_mailed_once_and_entered_on_the_link_the_application_
     shown = await stack.customer.get(f"/account/applications/{app_id}")
     assert value not in shown.text and address in shown.text  # the value is for the mailbox only
     assert JA["dcv_email_page_sent"].split("{date}")[1] in shown.text
+    # The customer's reminder names the address the value went to, never the value.
+    ApplicationActivities(ActivityContext(stack.settings, stack.engine)).mail_application_event(
+        app_id, "dcv_reminder", "1d")
+    [reminder] = stack.mails_to("it@example.co.jp")
+    assert address in reminder.body and value not in reminder.body and "値:" not in reminder.body
 
     # The link: the domain and who applied; no login.
     page = await stack.public.get(f"/dcv/{token}")

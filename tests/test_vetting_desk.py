@@ -19,6 +19,7 @@ from ca import authority
 from certdesk.worker import build_worker
 from domain import messages
 from domain.settings import Settings
+from domain.vetting import caa
 from store import accounts
 from store.db import session_scope
 from store.models import Application, DomainValidation, VettingCheck
@@ -40,6 +41,7 @@ class Desk:
     staff: dict[str, str]
     zone: Zone
     engine: Engine
+    account_uri: str  # RFC 8657: how a CAA record names this customer's account
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ async def desk(local_env: WorkflowEnvironment, settings: Settings, engine: Engin
             transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://desk.test"))
         staff = (await http.post("/api/v1/staff/session", json={"username": "sato", "password": PASSWORD})).json()
         yield Desk(http, {"authorization": f"Bearer {token}"}, {"authorization": f"Bearer {staff['token']}"},
-                   zone, engine)
+                   zone, engine, caa.account_uri(settings.resolved_public_url, new.id))
     await end_running_workflows(local_env, settings.task_queue)
 
 
@@ -135,12 +137,21 @@ async def test_approve_waits_for_the_checks_then_caa_refuses_at_signing_then_it_
         caa = [e for e in rows[name].evidence if "caa" in e][-1]
         assert caa["permitted"] is False and len(caa["perspectives"]) == 6  # primary + five remote
 
-    # The page shows why; the customer changes CAA to name us; the checks still count; it issues.
+    # The page shows why. The customer names us, but for another account (RFC 8657): refused again.
     page = await d.http.get(f"/desk/tasks/{again['id']}", headers=d.staff)
     assert JA["vet_desk_caa_refused"] in page.text and "other-ca.example" in page.text
     d.zone.clear("example.co.jp", "CAA")
-    d.zone.caa("example.co.jp", 0, "issue", "certdesk.example")
+    d.zone.caa("example.co.jp", 0, "issue", "certdesk.example; accounturi=https://certdesk.example/customers/999")
     assert (await _approve(d, again["id"])).status_code == 200
+    third = await _review(d, app_id, after=again["id"])
+    assert "parameters_not_met" in third["facts"]["caa_refused"] and "customers/999" in third["facts"]["caa_refused"]
+
+    # The customer's page shows the record to use; with it (and our validation method) it issues.
+    shown = (await d.http.get(f"/account/applications/{app_id}", headers=d.customer)).text
+    assert f"accounturi={d.account_uri}" in shown
+    d.zone.clear("example.co.jp", "CAA")
+    d.zone.caa("example.co.jp", 0, "issue", f"certdesk.example; accounturi={d.account_uri}; validationmethods=ca-tbr-7")
+    assert (await _approve(d, third["id"])).status_code == 200
     issued = await _status(d, app_id, "issued")
     assert issued["serial"]
     with session_scope(d.engine) as s:

@@ -39,6 +39,7 @@ ACTIVITY_TIMEOUT = timedelta(minutes=2)
 # Runs that started before vetting existed keep their old path on replay.
 VETTING = "vetting-dcv-caa"
 CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
+CAA_PARAMETERS = "caa-rfc8657"  # CAA records' accounturi and validationmethods are honoured
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -160,9 +161,14 @@ class ServerCertApplication(HumanTaskWorkflow):
 
     async def _caa_refusal(self, inp: ApplicationInput, round_: int) -> str | None:
         """CAA for every name from every perspective right before signing: None when it permits."""
-        names: list[str] = await workflow.execute_activity_method(
-            DomainValidationActivities.names, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
-        req = CaaRequest(names)
+        if workflow.patched(CAA_PARAMETERS):
+            req: CaaRequest = await workflow.execute_activity_method(
+                DomainValidationActivities.caa_request, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+            names = req.names
+        else:
+            names = await workflow.execute_activity_method(
+                DomainValidationActivities.names, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+            req = CaaRequest(names)
 
         async def look(queue: str | None) -> CaaAnswer | None:
             try:

@@ -55,6 +55,11 @@ class CaaDecision:
     detail: str = ""
 
 
+def account_uri(public_url: str, customer_id: int) -> str:
+    """The URI that names a customer's account in an ``accounturi`` parameter (RFC 8657 §3)."""
+    return f"{public_url.rstrip('/')}/customers/{customer_id}"
+
+
 def _domain(name: str) -> str:
     return name.strip().lower().rstrip(".")
 
