@@ -17,6 +17,7 @@ from api import (
     end_user,
     enrollments,
     errors,
+    log_redaction,
     password_resets,
     pki,
     profile,
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     """``dev_network``: the loopback DNS zone and website ``certdesk up`` serves for development,
     edited at /dev/dns (never mounted in production)."""
     settings = settings or load_settings()
+    log_redaction.install()
 
     app = FastAPI(title="certdesk", version="0.1.0")
     app.state.settings = settings
