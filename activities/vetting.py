@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -303,7 +304,15 @@ class DomainValidationActivities:
                 # Whose mailbox got the value, and when its recipient entered it on the link's page.
                 entry |= {"address": outcome.email_address, "value_entered_at": outcome.value_entered_at,
                           "entered_by": "email_recipient"}
-            row.evidence = [*row.evidence, entry]
+            last = row.evidence[-1] if row.evidence else None
+            if not outcome.passed and last is not None and _same_look(last, entry):
+                # The same failure again (a value not placed yet): one entry counts the repeats, so a
+                # month of hourly looks stays one line, not 700 (first "at", "last_at", "repeats").
+                entry = {**last, "check": outcome.check_key, "last_at": entry["at"],
+                         "repeats": int(last.get("repeats", 1)) + 1}
+                row.evidence = [*row.evidence[:-1], entry]
+            else:
+                row.evidence = [*row.evidence, entry]
             row.checked_at, row.last_result = now, outcome.reason
             if outcome.passed and row.state == "pending":
                 row.state, row.validated_at = "validated", now
@@ -369,6 +378,16 @@ class DomainValidationActivities:
                 audit.record(s, "timer", "dcv.expired", f"application:{application_id}", name=row.name,
                              validation=row.id)
             return [r.name for r in rows]
+
+
+def _same_look(earlier: dict[str, Any], entry: dict[str, Any]) -> bool:
+    """Both failed checks of the same value by the same method, every perspective seeing the same."""
+    def seen(e: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [(p.get("name"), p.get("found"), p.get("where"), p.get("seen")) for p in e.get("perspectives", [])]
+
+    return ("check" in earlier and earlier.get("passed") is False
+            and all(earlier.get(k) == entry.get(k) for k in ("method", "value_sha256", "reason", "address"))
+            and seen(earlier) == seen(entry))
 
 
 def is_expired(pending: PendingValidation, now: datetime) -> bool:

@@ -71,7 +71,7 @@ def application_json(app: Application) -> dict[str, Any]:
             "documents_pending": app.status == "documents_pending", "server_name": app.names[0] if app.names else "",
             "names": app.names, "contract_code": app.contract_code, "serial": app.certificate_serial,
             "created_at": app.created_at.isoformat(), "issued_at": app.issued_at.isoformat() if app.issued_at else None,
-            "note": app.note if app.status in ("documents_pending", "rejected") else None,
+            "note": app.note if app.status in ("documents_pending", "rejected", "returned") else None,
             "parent_id": app.parent_id, "reason": app.reason,
             "revoke_previous_at": app.revoke_previous_at.isoformat() if app.revoke_previous_at else None}
 

@@ -367,7 +367,8 @@ def _desk_domain(row: DomainValidation) -> dict[str, Any]:
     check, reused = records.last_check(row), records.reused_from(row)
     last = None
     if check is not None:
-        last = {"at": _when(check.get("at")), "passed": bool(check.get("passed")),
+        last = {"at": _when(check.get("last_at") or check.get("at")), "passed": bool(check.get("passed")),
+                "first_at": _when(check.get("at")), "repeats": int(check.get("repeats", 1)),
                 "result_key": result_key(check.get("reason")), "reason": check.get("reason", ""),
                 "method": check.get("method", ""),
                 "perspectives": [{"name": p.get("name", ""), "found": FOUND.get(p.get("found"), FOUND[None]),
