@@ -108,7 +108,15 @@ def review(request: Request, task: Task) -> dict[str, Any] | None:
                                  for c, w in zip(missing, missing_words(request, missing), strict=True)],
             "checks": records.of_application(engine, application_id), "counting": standing.counting,
             "required_checks": required, "sources": checks.SOURCES, "level": standing.facts.level,
-            "corporate_number": {"value": number, "problem": corporate_number.check(number)} if number else None}
+            "corporate_number": _corporate_number(number) if number else None}
+
+
+def _corporate_number(registration: str) -> dict[str, str | None]:
+    """The 法人番号 the application's 登記番号 gives (to look up at the NTA's site), or why none."""
+    found = corporate_number.from_registration(registration)
+    digits = corporate_number.normalise(registration)
+    problem = None if found else corporate_number.check(digits) if len(digits) == 13 else "corporate_number_format"
+    return {"value": registration, "corporate": found, "problem": problem}
 
 
 # --- JSON ---------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from iso3166 import countries_by_alpha2  # the list pkilint checks certificate s
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
+from domain.vetting import corporate_number
+
 ContactRole = Literal["registrant", "technical", "administrative", "contract"]
 ROLES: tuple[ContactRole, ...] = ("registrant", "technical", "administrative", "contract")
 SECTIONS = ("reseller_code", "organization", *(f"contacts.{r}" for r in ROLES))
@@ -98,6 +100,11 @@ def _is_phone(value: str) -> bool:
     return bool(_PHONE.fullmatch(value)) and 10 <= sum(c.isdigit() for c in value) <= 15
 
 
+def _corporate_number_holds(value: str) -> bool:
+    digits = value.replace("-", "")
+    return len(digits) != 13 or corporate_number.check(digits) is None
+
+
 def _is_email(value: str) -> bool:
     local, at, domain = value.rpartition("@")
     if not at or len(local) > 64 or not _EMAIL_LOCAL.fullmatch(local):
@@ -132,7 +139,10 @@ Email = Annotated[str, BeforeValidator(_nfkc), AfterValidator(_bounded(254, True
                   AfterValidator(_matching(_is_email, "email", "must be an e-mail address like it@example.co.jp"))]
 RegistrationNumber = Annotated[str, BeforeValidator(_digits_and_dashes), AfterValidator(_bounded(20, False)),
                                AfterValidator(_matching(_REGISTRATION.fullmatch, "registration_number",
-                                                        "must be digits and hyphens, like 0100-01-123456"))]
+                                                        "must be digits and hyphens, like 0100-01-123456")),
+                               # Thirteen digits are a 法人番号: its check digit must hold.
+                               AfterValidator(_matching(_corporate_number_holds, "corporate_number_check_digit",
+                                                        "the check digit of this corporate number does not match"))]
 Country = Annotated[str, BeforeValidator(_upper), AfterValidator(_bounded(20, True)),
                     AfterValidator(_matching(lambda v: v in countries_by_alpha2, "country",
                                              "must be an ISO 3166 two-letter country code, like JP"))]

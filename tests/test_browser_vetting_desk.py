@@ -67,7 +67,8 @@ async def test_the_agent_records_the_checks_and_approves(
             await expect(checklist).to_contain_text(JA["vet_refusal_organization_not_verified"])
             await expect(page.locator("article[data-name='www.example.co.jp'] .dcv-state")).to_have_text(
                 JA["dcv_state_validated"])
-            await expect(page.locator("#corporate-number")).to_contain_text(JA["vet_corporate_number_ok"])
+            await expect(page.locator("#corporate-number")).to_contain_text(
+                JA["vet_corporate_number_ok"].format(number="5010401089998"))
             await expect(page.locator("#complete option[value=approve]")).to_be_disabled()
             await page.screenshot(path=str(shots / "vetting-task-to-check.png"), full_page=True)
 

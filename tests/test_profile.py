@@ -137,6 +137,7 @@ BAD_INPUT = [
     ("organization.phone", "tel:0312345678", "organization.phone"),
     ("organization.name_kana", "さんぷる", "organization.name_kana"),
     ("organization.registration_number", "ABC-123", "organization.registration_number"),
+    ("organization.registration_number", "6010401089998", "organization.registration_number"),  # bad check digit
     ("organization.address", "1行目\n2行目", "organization.address"),
     ("organization.nickname", "x", "organization.nickname"),
     ("organization", ..., "organization"),

@@ -210,7 +210,7 @@ async def test_the_desk_form_records_a_check_or_says_what_is_wrong_next_to_the_f
     page = await d.http.get(f"/desk/tasks/{task['id']}", headers=d.staff)
     assert 'id="record-check"' in page.text and JA["vet_approve_blocked"] in page.text
     assert 'value="approve" disabled' in page.text  # the page does not offer what the workflow refuses
-    assert JA["vet_corporate_number_ok"] in page.text
+    assert JA["vet_corporate_number_ok"].format(number="5010401089998") in page.text
 
     form = {"check": "phone_callback", "source": "telephone_directory", "reference": "", "outcome": "confirmed",
             "note": ""}

@@ -42,3 +42,12 @@ def check(number: str) -> str | None:
     if int(digits[0]) != check_digit(digits[1:]):
         return "corporate_number_check_digit"
     return None
+
+
+def from_registration(number: str) -> str | None:
+    """The 法人番号 a registration field gives: a valid thirteen-digit number itself, or the check
+    digit put before a twelve-digit 会社法人等番号 (登記番号, e.g. 0100-01-123456); else None."""
+    digits = normalise(number)
+    if re.fullmatch(r"[0-9]{12}", digits):
+        return f"{check_digit(digits)}{digits}"
+    return digits if check(digits) is None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.vetting.corporate_number import check, check_digit, normalise
+from domain.vetting.corporate_number import check, check_digit, from_registration, normalise
 
 # Published corporate numbers (国税庁 法人番号公表サイト).
 PUBLISHED = [
@@ -76,3 +76,19 @@ def test_normalise(raw: str, number: str) -> None:
 )
 def test_refusals(number: str, refusal: str) -> None:
     assert check(number) == refusal
+
+
+@pytest.mark.parametrize(
+    ("registration", "corporate"),
+    [
+        ("0104-01-089998", "5010401089998"),  # a 登記番号 (会社法人等番号) gets its check digit
+        ("010401089998", "5010401089998"),
+        ("5010401089998", "5010401089998"),  # already a 法人番号
+        ("５０１０４０１０８９９９８", "5010401089998"),
+        ("6010401089998", None),  # a wrong check digit
+        ("0100-01-12345", None),  # eleven digits
+        ("", None),
+    ],
+)
+def test_from_registration(registration: str, corporate: str | None) -> None:
+    assert from_registration(registration) == corporate
