@@ -8,6 +8,7 @@ in reverse.
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import uvicorn
 from temporalio.service import RPCError
 
 from ca import authority
-from certdesk import dev_network, mailbox
+from certdesk import dev_network, mailbox, pidfile
 from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
 from certdesk.perspective import build_perspective_worker
@@ -69,13 +70,24 @@ async def run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    try:
+        launcher = pidfile.claim(settings.data_dir)
+    except pidfile.AlreadyRunning as other:
+        say(f"certdesk: another `certdesk up` (pid {other.pid}) is running on {settings.data_dir}; stop it first")
+        return 1
+    temporal_pid = settings.data_dir / pidfile.TEMPORAL
     temporal_proc: subprocess.Popen[bytes] | None = None
     sink = None
     dev = contextlib.ExitStack()
     network = None
     try:
         if settings.embedded_temporal:
+            # What a crashed run may have left (its server still holding the port and the database).
+            left = pidfile.stop_leftover(temporal_pid, str((settings.data_dir / "temporal.db").resolve()))
+            if left:
+                say(f"certdesk: stopped the Temporal server a previous run left behind (pid {left})")
             temporal_proc = start_dev_server(settings)
+            pidfile.write(temporal_pid, temporal_proc.pid)
         try:
             client = await connect(settings, wait=timedelta(seconds=90))
         except RuntimeError as exc:
@@ -186,6 +198,8 @@ async def run(settings: Settings) -> int:
                 await asyncio.to_thread(temporal_proc.wait, 20)
             except subprocess.TimeoutExpired:
                 temporal_proc.kill()
+            pidfile.remove(temporal_pid, temporal_proc.pid)
+        pidfile.remove(launcher, os.getpid())
         say("certdesk: stopped")
 
 
