@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from domain import credentials
-from store import audit
+from domain.throttle import CUSTOMER, name_key
+from store import audit, throttle
 from store.db import session_scope
 from store.models import Customer, CustomerSession, SentEmail
 
@@ -109,6 +110,8 @@ class PasswordResetActivities:
                          password_version=customer.password_version, reset=ref.reset_key)
             result = NewInitialPassword(customer.password_version, _iso(customer.password_expires_at))
             email, org, access_key = customer.email, customer.organization, customer.access_key
+        # Support has confirmed who asked: the access key's login lock (api.throttle) ends too.
+        throttle.forget(self.ctx.engine, name_key(CUSTOMER, access_key))
         zone = ZoneInfo(self.ctx.settings.timezone)
         MailActivities(self.ctx).send_email(MailRequest(
             business_key=key, recipient=email, template="password_reset_done", language=ref.language,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api import (
     applications,
     audit,
+    csrf,
     customers,
     dcv_email,
     dev_dns,
@@ -27,6 +28,8 @@ from api import (
 )
 from api.errors import ApiError
 from api.rendering import render
+from api.security_headers import SecurityHeaders
+from api.sessions import CUSTOMER, STAFF
 from domain.settings import Settings, load_settings
 from processes.client import Processes
 from processes.connection import TemporalClient, TemporalHandle
@@ -43,7 +46,12 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     settings = settings or load_settings()
     log_redaction.install()
 
-    app = FastAPI(title="certdesk", version="0.1.0")
+    # Every route, including any added later, answers a cross-site request only as api/csrf.py allows.
+    # No /docs or /redoc: they run script from a CDN on our origin, next to staff sessions
+    # (the Content-Security-Policy refuses it anyway); /openapi.json describes the API.
+    app = FastAPI(title="certdesk", version="0.1.0", docs_url=None, redoc_url=None,
+                  dependencies=[csrf.guard((STAFF, CUSTOMER))])
+    app.add_middleware(SecurityHeaders, production=settings.production)
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
     app.state.temporal = TemporalHandle(settings, temporal_client)

@@ -23,6 +23,7 @@ from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
 from api.errors import ApiError
 from api.i18n import messages
+from api.ids import ApplicationId
 from api.profile import field_messages
 from api.rendering import render
 from domain import application_actions as rules
@@ -102,7 +103,8 @@ def check_new(request: Request, customer: CustomerPrincipal, body: NewApplicatio
         problems.append({"field": "agree_terms", "message": errors.field_message(request, "agree_terms")})
     names: list[str] = []
     try:
-        names = list(parse_csr(body.csr).dns_names)
+        checked = parse_csr(body.csr)
+        names, body.csr = list(checked.dns_names), checked.pem  # only the canonical CSR is ever stored
     except CsrError as refused:
         problems.append({"field": f"csr.{refused.field}", "message": refused.message})
     saved = load_profile(request.app.state.engine, customer)
@@ -123,7 +125,7 @@ async def create_new(request: Request, workflows: Processes, customer: CustomerP
     engine = request.app.state.engine
     app = records.create(engine, customer.actor, "application.received", {"product": body.product, "names": names},
                          process.application_workflow_id, customer_id=customer.id, type="new", product=body.product,
-                         csr_pem=body.csr.strip(), names=names, organization=vetted["organization"],
+                         csr_pem=body.csr, names=names, organization=vetted["organization"],
                          contacts=vetted["contacts"], coupon=body.coupon)
     await process.start_application(workflows, int(app.id or 0), customer.id, f"{names[0]} ({body.product})",
                                     rollback=lambda: records.discard_unstarted(engine, int(app.id or 0)))
@@ -177,13 +179,14 @@ async def request_reissue(request: Request, workflows: Processes, customer: Cust
     parent = _own(request, customer, application_id)
     _allowed_or_refuse(request, parent, "reissue")
     try:
-        names = list(parse_csr(body.csr).dns_names)
+        checked = parse_csr(body.csr)
     except CsrError as refused:
         raise InvalidFields([{"field": f"csr.{refused.field}", "message": refused.message}]) from None
+    names = list(checked.dns_names)
     record = records.create(engine, customer.actor, "application.reissue_requested",
                             {"parent": parent.id, "revoke_previous": body.revoke_previous},
                             process.reissue_workflow_id, customer_id=customer.id, type="reissue",
-                            product=parent.product, csr_pem=body.csr.strip(), names=names,
+                            product=parent.product, csr_pem=checked.pem, names=names,
                             organization=parent.organization, contacts=parent.contacts, parent_id=parent.id,
                             reason=body.revoke_previous)
     await process.start_reissue(workflows, int(record.id or 0), customer.id, parent.certificate_serial or "",
@@ -215,12 +218,12 @@ async def applications(request: Request, customer: Customer) -> list[dict[str, A
 
 
 @router.get("/api/v1/applications/{application_id}")
-async def application(request: Request, application_id: int, customer: Customer) -> Any:
+async def application(request: Request, application_id: ApplicationId, customer: Customer) -> Any:
     return application_json(_own(request, customer, application_id))
 
 
 @router.get("/api/v1/applications/{application_id}/certificate")
-async def certificate(request: Request, application_id: int, customer: Customer) -> Response:
+async def certificate(request: Request, application_id: ApplicationId, customer: Customer) -> Response:
     app = _own(request, customer, application_id)
     _allowed_or_refuse(request, app, "download")
     return Response(records.certificate_chain_pem(request.app.state.engine, app),
@@ -229,7 +232,8 @@ async def certificate(request: Request, application_id: int, customer: Customer)
 
 
 @router.post("/api/v1/applications/{application_id}/cancel")
-async def cancel(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> JSONResponse:
+async def cancel(request: Request, application_id: ApplicationId, customer: Customer,
+                 workflows: Workflows) -> JSONResponse:
     try:
         app = await cancel_application(request, workflows, customer, application_id)
     except Refused:
@@ -238,7 +242,7 @@ async def cancel(request: Request, application_id: int, customer: Customer, work
 
 
 @router.post("/api/v1/applications/{application_id}/revoke", status_code=201)
-async def revoke(request: Request, application_id: int, body: RevocationRequest, customer: Customer,
+async def revoke(request: Request, application_id: ApplicationId, body: RevocationRequest, customer: Customer,
                  workflows: Workflows) -> JSONResponse:
     record = await request_revocation(request, workflows, customer, application_id, body.reason)
     return JSONResponse({**application_json(record), "message": messages(request)("app_revocation_received")},
@@ -246,7 +250,7 @@ async def revoke(request: Request, application_id: int, body: RevocationRequest,
 
 
 @router.post("/api/v1/applications/{application_id}/reissue", status_code=201)
-async def reissue(request: Request, application_id: int, body: ReissueRequest, customer: Customer,
+async def reissue(request: Request, application_id: ApplicationId, body: ReissueRequest, customer: Customer,
                   workflows: Workflows) -> Response:
     try:
         record = await request_reissue(request, workflows, customer, application_id, body)
@@ -300,7 +304,7 @@ def _detail(request: Request, customer: CustomerPrincipal, application_id: int, 
 
 
 @router.get("/account/applications/{application_id}", response_class=HTMLResponse)
-async def detail_page(request: Request, application_id: int, customer: Customer, done: str = "") -> Response:
+async def detail_page(request: Request, application_id: ApplicationId, customer: Customer, done: str = "") -> Response:
     message = messages(request)(DONE_MESSAGES[done]) if done in DONE_MESSAGES else ""
     return _detail(request, customer, application_id, message=message)
 
@@ -319,7 +323,8 @@ def _refused_page(request: Request, customer: CustomerPrincipal, application_id:
 
 
 @router.post("/account/applications/{application_id}/cancel", response_class=HTMLResponse)
-async def cancel_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+async def cancel_page(request: Request, application_id: ApplicationId, customer: Customer,
+                      workflows: Workflows) -> Response:
     check_csrf(customer, (await _form(request)).get("csrf_token"))
     try:
         await cancel_application(request, workflows, customer, application_id)
@@ -331,7 +336,8 @@ async def cancel_page(request: Request, application_id: int, customer: Customer,
 
 
 @router.post("/account/applications/{application_id}/revoke", response_class=HTMLResponse)
-async def revoke_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+async def revoke_page(request: Request, application_id: ApplicationId, customer: Customer,
+                      workflows: Workflows) -> Response:
     values = await _form(request)
     check_csrf(customer, values.get("csrf_token"))
     try:
@@ -348,7 +354,8 @@ async def revoke_page(request: Request, application_id: int, customer: Customer,
 
 
 @router.post("/account/applications/{application_id}/reissue", response_class=HTMLResponse)
-async def reissue_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+async def reissue_page(request: Request, application_id: ApplicationId, customer: Customer,
+                       workflows: Workflows) -> Response:
     values = await _form(request)
     check_csrf(customer, values.get("csrf_token"))
     csr = values.get("csr", "")

@@ -11,23 +11,28 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from api import customer_auth, sessions
+from api import client_certs, customer_auth, sessions, throttle
 from api.customer_auth import CustomerPrincipal
 from api.deps import AnyCustomer, Customer, Workflows
 from api.errors import error, text
 from api.rendering import render
 from api.staff_auth import LoginRefused
 from domain.passwords import MAX_LENGTH, MIN_LENGTH
+from domain.throttle import CUSTOMER
 from processes.accounts import password_changed
 from processes.client import Closed, Processes, Unavailable
 
 router = APIRouter()
 log = logging.getLogger("certdesk.customers")
-LOGIN_STATUS = {"locked": 423, "password_expired": 401, "invalid": 401, "client_certificate": 401}
+LOGIN_STATUS = {"password_expired": 401, "invalid": 401}
 
 
-def _client_cert(request: Request) -> str | None:
-    return request.headers.get(request.app.state.settings.client_cert_header) or None
+def _invalid_key(request: Request, refused: LoginRefused) -> str | None:
+    """While client certificates are in use, every "invalid" answer (unknown access key, wrong
+    password, a bound account without its certificate) names both, so none confirms a password."""
+    if refused.code == "invalid" and request.app.state.settings.customer_client_cert != "off":
+        return "invalid_or_certificate"
+    return None
 
 
 class LoginBody(BaseModel):
@@ -45,13 +50,22 @@ def _session_json(token: str, p: CustomerPrincipal) -> dict[str, Any]:
             "password_expires_at": p.password_expires_at.isoformat() if p.password_expires_at else None}
 
 
+def _login(request: Request, access_key: str, password: str) -> tuple[str, CustomerPrincipal]:
+    """``customer_auth.login`` behind the throttle (``throttle.Throttled``: too many failures)."""
+    return throttle.password_login(request, CUSTOMER, access_key, lambda: customer_auth.login(
+        request.app.state.engine, request.app.state.settings, access_key, password,
+        client_certs.client_certificate(request)))
+
+
 @router.post("/api/v1/session")
 async def api_login(request: Request, body: LoginBody) -> JSONResponse:
     try:
-        token, principal = customer_auth.login(request.app.state.engine, request.app.state.settings,
-                                               body.access_key, body.password, _client_cert(request))
+        token, principal = _login(request, body.access_key, body.password)
+    except throttle.Throttled as throttled:
+        return throttle.answer(request, throttled)
     except LoginRefused as refused:
-        return error(request, LOGIN_STATUS.get(refused.code, 401), refused.code, key=refused.reason or None)
+        return error(request, LOGIN_STATUS.get(refused.code, 401), refused.code,
+                     key=_invalid_key(request, refused) or refused.reason or None)
     return JSONResponse(_session_json(token, principal))
 
 
@@ -117,11 +131,14 @@ async def login(request: Request, access_key: Annotated[str, Form(max_length=8)]
     try:
         if not (len(access_key) == 8 and access_key.isdigit()):
             raise LoginRefused("invalid")
-        token, principal = customer_auth.login(request.app.state.engine, settings, access_key, password,
-                                               _client_cert(request))
+        token, principal = _login(request, access_key, password)
+    except throttle.Throttled as throttled:
+        return throttle.as_refusal(render(request, "portal/login.html", next=_safe_next(next), access_key=access_key,
+                                          error="too_many_attempts", error_text=throttle.message(request, throttled)),
+                                   throttled)
     except LoginRefused as refused:
         response = render(request, "portal/login.html", next=_safe_next(next), access_key=access_key,
-                          error=refused.code)
+                          error=_invalid_key(request, refused) or refused.code)
         response.status_code = LOGIN_STATUS.get(refused.code, 401)
         return response
     target = "/account/password" if principal.must_change_password else _safe_next(next)
@@ -143,7 +160,8 @@ async def logout(request: Request, customer: AnyCustomer, csrf_token: Annotated[
 
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, customer: Customer, msg: str = "") -> Response:
-    return render(request, "portal/account.html", customer=customer, msg=msg)
+    # Only the portal's own notice: anything else in ``?msg=`` is ignored, never shown.
+    return render(request, "portal/account.html", customer=customer, msg=msg if msg == "password_changed" else "")
 
 
 @router.get("/account/password", response_class=HTMLResponse)

@@ -29,7 +29,8 @@ from store import vetting as records
 
 router = APIRouter()
 
-PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+# same-origin: the link's token never goes to another site, and the page's own form keeps its Origin (api/csrf.py).
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Robots-Tag": "noindex"}
 VALUE_MAX = 128  # the longest Random Value certdesk makes (domain.vetting.dcv)
 # Why a link takes no value -> (HTTP status, message key). The workflow's refusals by their codes.
 REFUSALS: dict[str, tuple[int, str]] = {

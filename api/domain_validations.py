@@ -29,6 +29,7 @@ from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
 from api.errors import ApiError
 from api.i18n import messages
+from api.ids import ApplicationId, ValidationId
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.settings import Settings
@@ -236,14 +237,14 @@ def _method_problem(request: Request, code: str) -> list[dict[str, str]]:
 # --- JSON ------------------------------------------------------------------------------------------
 
 @router.get("/api/v1/applications/{application_id}/domain-validations")
-async def list_json(request: Request, application_id: int, customer: Customer) -> Any:
+async def list_json(request: Request, application_id: ApplicationId, customer: Customer) -> Any:
     app = _application(request, customer, application_id)
     rows = records.of_application(request.app.state.engine, int(app.id or 0))
     return [validation_json(request.app.state.settings, row) for row in rows]
 
 
 @router.put("/api/v1/applications/{application_id}/domain-validations/{validation_id}/method")
-async def method_json(request: Request, application_id: int, validation_id: int, body: MethodChoice,
+async def method_json(request: Request, application_id: ApplicationId, validation_id: ValidationId, body: MethodChoice,
                       customer: Customer, workflows: Workflows) -> Response:
     check_csrf(customer, request.headers.get("x-csrf-token"))
     try:
@@ -255,7 +256,8 @@ async def method_json(request: Request, application_id: int, validation_id: int,
 
 
 @router.post("/api/v1/applications/{application_id}/domain-validations/recheck", status_code=202)
-async def recheck_json(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+async def recheck_json(request: Request, application_id: ApplicationId, customer: Customer,
+                       workflows: Workflows) -> Response:
     check_csrf(customer, request.headers.get("x-csrf-token"))
     await recheck(request, workflows, customer, application_id)
     return JSONResponse({"application_id": application_id, "status": "recheck_requested"}, status_code=202)
@@ -306,7 +308,7 @@ def _refused_page(request: Request, customer: CustomerPrincipal, application_id:
 
 @router.post("/account/applications/{application_id}/domain-validations/{validation_id}/method",
              response_class=HTMLResponse)
-async def method_page(request: Request, application_id: int, validation_id: int, customer: Customer,
+async def method_page(request: Request, application_id: ApplicationId, validation_id: ValidationId, customer: Customer,
                       workflows: Workflows) -> Response:
     values = await _form(request, customer)
     try:
@@ -327,7 +329,8 @@ async def method_page(request: Request, application_id: int, validation_id: int,
 
 
 @router.post("/account/applications/{application_id}/domain-validations/recheck", response_class=HTMLResponse)
-async def recheck_page(request: Request, application_id: int, customer: Customer, workflows: Workflows) -> Response:
+async def recheck_page(request: Request, application_id: ApplicationId, customer: Customer,
+                       workflows: Workflows) -> Response:
     await _form(request, customer)
     try:
         await recheck(request, workflows, customer, application_id)

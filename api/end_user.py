@@ -10,7 +10,7 @@ JSON: ``POST /api/v1/enroll/{token}/otp``, ``/api/v1/enroll/{token}/secret``,
 
 Thin: every step is ``api.end_user_steps``'s; a page or a JSON answer only chooses how to show it.
 No login: the token in the URL names the enrollment and each step asks for its own secret, so the
-pages are ``no-store`` and send no referrer. No secret is ever put back into a form.
+pages are ``no-store`` and send no referrer to other sites. No secret is ever put back into a form.
 """
 
 from typing import Annotated, Any
@@ -28,7 +28,9 @@ from store.models import LoginUser
 
 router = APIRouter()
 
-PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+# same-origin, not no-referrer: the link (with its token) never goes to another site either way, but
+# under no-referrer browsers send "Origin: null" with the page's own forms, which api/csrf.py refuses.
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Robots-Tag": "noindex"}
 OTP_MAX, QUESTION_ID_MAX, ANSWER_MAX, DOWNLOAD_PASSWORD_MAX = 40, 40, 200, 100  # as the JSON twins accept
 # After the person's step, before the download: the mail with the download URL is on its way.
 IN_PROGRESS = (e.REGISTERING, e.ISSUING, e.DOWNLOAD, e.DELIVERING)
@@ -47,8 +49,15 @@ def _notice(request: Request, answer: steps.StepAnswer, title: str = "eu_notice_
     """A refusal (expired, locked, downloaded, ...) with its message and status; no form."""
     if answer.status == 404:
         title = "eu_not_found_title"
-    return _page(request, "notice.html", answer.status, title=title, message=answer.body.get("message", ""),
-                 ok=answer.status < 400)
+    response = _page(request, "notice.html", answer.status, title=title, message=answer.body.get("message", ""),
+                     ok=answer.status < 400)
+    return _retry_after(response, answer)
+
+
+def _retry_after(response: Response, answer: steps.StepAnswer) -> Response:
+    if answer.retry_after:  # throttled (429)
+        response.headers["Retry-After"] = str(answer.retry_after)
+    return response
 
 
 def _message(request: Request, status: int, title: str, key: str) -> Response:
@@ -94,7 +103,7 @@ def as_json(request: Request, answer: steps.StepAnswer) -> Response:
                         headers={"Content-Disposition": f'attachment; filename="{answer.filename}"',
                                  "Cache-Control": "no-store"})
     response = JSONResponse(answer.body, status_code=answer.status, headers={"Cache-Control": "no-store"})
-    return steps.apply_step_cookie(request, response, answer)
+    return steps.apply_step_cookie(request, _retry_after(response, answer), answer)
 
 
 @router.post("/api/v1/enroll/{token}/otp")

@@ -7,6 +7,7 @@ and a message in the person's language; secrets never appear in them.
 """
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,12 +20,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import Request, Response
 from sqlmodel import select
 
+from api import throttle
 from api.i18n import messages, request_language
 from domain import enrollment as e
 from domain.credentials import hash_password, new_download_password, verify_password
 from domain.pki.hierarchy import CLIENT_CA
 from domain.pki.profiles import to_pkcs12
 from domain.settings import Settings
+from domain.throttle import END_USER
 from processes import login_certificates as process
 from processes.client import Closed, Processes, Refused, Unavailable
 from processes.login_certificates import Attempt, AttemptAnswer
@@ -58,6 +61,7 @@ class StepAnswer:
     pkcs12: bytes | None = None
     filename: str = ""
     step_cookie: str | None = None  # set it on the response (the OTP was right)
+    retry_after: int | None = None  # seconds, when throttled (429)
 
     @property
     def ok(self) -> bool:
@@ -142,6 +146,29 @@ def not_found(request: Request) -> StepAnswer:
     return StepAnswer(404, {"error": "not_found", "message": messages(request)("eu_err_not_found")})
 
 
+# Answers that are a guess gone wrong (a wrong secret, a token that names nothing, a lock, the question
+# without the OTP first): counted against the caller's address by the throttle.
+GUESS_STATUSES = frozenset({400, 403, 404, 423})
+
+
+def throttled(step: Callable[..., Awaitable[StepAnswer]]) -> Callable[..., Awaitable[StepAnswer]]:
+    """A step behind the address throttle (issue 14), in front of the workflow's own attempt rules."""
+
+    @functools.wraps(step)
+    async def guarded(request: Request, *args: str) -> StepAnswer:
+        try:
+            throttle.check(request, END_USER)
+        except throttle.Throttled as too_many:
+            return StepAnswer(429, {"error": "too_many_attempts", "message": throttle.message(request, too_many)},
+                              retry_after=too_many.seconds)
+        answer = await step(request, *args)
+        if answer.status in GUESS_STATUSES:
+            throttle.failed(request, END_USER)
+        return answer
+
+    return guarded
+
+
 # A step of a process: ``processes.login_certificates.enter_otp``, ``set_secret``, ``answer``, ``download``.
 Step = Callable[[Processes, str, Attempt], Awaitable[AttemptAnswer]]
 
@@ -169,6 +196,7 @@ def _wrong(request: Request, answer: AttemptAnswer, wrong_key: str, lock_key: st
     return StepAnswer(400, {"error": "mismatch", "message": message, "attempts_left": answer.attempts_left})
 
 
+@throttled
 async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
     link = resolve(request, token, "registration")
     if link is None:
@@ -205,6 +233,7 @@ def _drop_draft(request: Request, draft_id: int) -> None:
             s.delete(draft)
 
 
+@throttled
 async def submit_secret(request: Request, token: str, question_id: str, answer: str) -> StepAnswer:
     link = resolve(request, token, "registration")
     if link is None:
@@ -226,6 +255,7 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
     return StepAnswer(200, {"download_password": password})
 
 
+@throttled
 async def submit_reissue_answer(request: Request, token: str, answer: str) -> StepAnswer:
     link = resolve(request, token, "reissue")
     if link is None:
@@ -262,6 +292,7 @@ def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
     return to_pkcs12(x509.load_der_x509_certificate(der), key, chain, password)  # type: ignore[arg-type]
 
 
+@throttled
 async def submit_download(request: Request, token: str, password: str) -> StepAnswer:
     link = resolve(request, token, "")
     if link is None:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine as SqlEngine
 from sqlmodel import col, select
 
@@ -20,6 +21,7 @@ from api.errors import error
 from api.tenant_auth import TenantPrincipal
 from domain import enrollment as e
 from domain.credentials import hash_password
+from domain.email_address import NotAnEmailAddress, normalise_email
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings
 from processes import login_certificates as process
@@ -27,10 +29,10 @@ from store import audit, certificates
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, LoginUser, utcnow
+from store.models import Tenant as TenantRow
 
 router = APIRouter(prefix="/api/v1")
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SERIAL = re.compile(r"^[0-9a-f]{1,40}$")
 RECENT_ENROLLMENTS = 10
 REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
@@ -46,16 +48,19 @@ class Invitation(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not EMAIL.match(value):
-            raise ValueError("not_email")
-        return value
+        try:
+            return normalise_email(value)  # stored and mailed to: the address alone
+        except NotAnEmailAddress:
+            raise ValueError("not_email") from None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not value.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in value):
-            raise ValueError("not_printable")
-        return value.strip()
+        name = e.normalise_certificate_name(value)
+        problem = e.certificate_name_problem(name)
+        if problem is not None:
+            raise PydanticCustomError(problem[0], "the certificate name is refused", problem[1])
+        return name
 
 
 class ReissueRequest(BaseModel):
@@ -94,28 +99,42 @@ def _forget(engine: SqlEngine, enrollment_id: int) -> None:
             s.delete(row)
 
 
-def _open_registrations(engine: SqlEngine, tenant: TenantPrincipal, user_id: str) -> list[str]:
+def _registrations(engine: SqlEngine, tenant: TenantPrincipal, user_id: str) -> tuple[str, list[str]]:
+    """What a new invitation follows (the newest registration's public id; for a user's first,
+    the tenant's creation time, so a fresh database never meets an old run's id) and the
+    workflows of the open registrations, read at once."""
     with session_scope(engine) as s:
-        return list(s.exec(select(Enrollment.workflow_id).where(
-            Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id, Enrollment.kind == "registration",
-            col(Enrollment.state).not_in(e.ENDED))).all())
+        rows = s.exec(select(Enrollment.public_id, Enrollment.workflow_id, Enrollment.state).where(
+            Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id,
+            Enrollment.kind == "registration").order_by(col(Enrollment.id))).all()
+        created = s.exec(select(TenantRow.created_at).where(TenantRow.id == tenant.id)).one()
+    predecessor = rows[-1][0] if rows else f"first-{created.strftime('%Y%m%d%H%M%S%f')}"
+    return predecessor, [w for _, w, state in rows if state not in e.ENDED]
 
 
 @router.post("/enrollments", status_code=201)
-async def invite(body: Invitation, tenant: Tenant, engine: Engine, settings: Config,
+async def invite(request: Request, body: Invitation, tenant: Tenant, engine: Engine, settings: Config,
                  processes: Workflows) -> JSONResponse:
-    for workflow_id in _open_registrations(engine, tenant, body.user_id):
-        await process.replace(processes, workflow_id)  # a new invitation replaces the open one
+    """A new invitation replaces the user's open one. One made while another for the same user
+    is being made is refused (409 ``invitation_in_progress``), with nothing stored: a user has
+    at most one open registration (the workflow id is per predecessor)."""
+    predecessor, open_ones = _registrations(engine, tenant, body.user_id)
+    for workflow_id in open_ones:
+        if not await process.replace(processes, workflow_id):
+            return error(request, 409, "invitation_in_progress")
     otp = e.new_otp()
     otp_hash = await asyncio.to_thread(hash_password, otp)
     expires_at = utcnow().replace(microsecond=0) + settings.otp_ttl
     public_id = e.new_public_id()
+    workflow_id = process.registration_workflow_id(tenant.id, body.user_id, predecessor)
     enrollment_id = _store(engine, Enrollment(
         public_id=public_id, kind="registration", tenant_id=tenant.id, user_id=body.user_id, email=body.email,
         certificate_name=body.name, language=body.language, otp_hash=otp_hash, expires_at=expires_at,
-        workflow_id=process.registration_workflow_id(public_id)), tenant.actor, "enrollment.invited",
-        user_id=body.user_id)
-    await process.start_registration(processes, enrollment_id, public_id, lambda: _forget(engine, enrollment_id))
+        workflow_id=workflow_id), tenant.actor, "enrollment.invited", user_id=body.user_id)
+    if not await process.start_registration(processes, enrollment_id, workflow_id,
+                                            lambda: _forget(engine, enrollment_id)):
+        _forget(engine, enrollment_id)  # a concurrent invitation for the same user won
+        return error(request, 409, "invitation_in_progress")
     return JSONResponse({"id": public_id, "enrollment_url": link(settings, "enroll", public_id),
                          "one_time_password": otp, "expires_at": expires_at.isoformat()}, status_code=201)
 

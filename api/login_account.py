@@ -2,24 +2,31 @@
 
 A separate app: in production the TLS terminator that asks for client certificates routes to
 it and passes the verified certificate URL-encoded in ``CERTDESK_CLIENT_CERT_HEADER`` (nginx:
-``$ssl_client_escaped_cert``); ``certdesk up`` serves it on its local HTTPS port, which does the
-same. Every request checks the certificate against the CA's records (revoked or expired: no
-entry). A session marks one login, so the history lists logins, not page views; logging out
-ends it, and the next visit with the certificate is a new login.
+``$ssl_client_escaped_cert``), believed only from ``CERTDESK_TRUSTED_PROXIES``; ``certdesk up``
+serves it on its local HTTPS port, which hands it over in the ASGI scope (api/client_certs.py).
+Every request checks the certificate against the CA's records (revoked or expired: no entry).
+
+A session marks one login, so the history lists logins, not page views or API calls. A browser
+keeps the session's cookie; a client that keeps no cookie (a script calling ``/api/v1/me``)
+continues the live session its certificate's last login opened: the certificate, presented
+again, is what identifies the session. Logging out ends the holder's sessions, and the next
+visit with the certificate is a new login.
 """
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api import errors, sessions
+from api import client_certs, csrf, errors, sessions, throttle
 from api.i18n import messages, request_language
 from api.rendering import render
+from api.security_headers import SecurityHeaders
 from domain import enrollment as e
 from domain.credentials import hash_password, verify_password
 from domain.pki.hierarchy import CLIENT_CA
@@ -39,7 +46,7 @@ class Holder:
     user_id: int
     serial: str
     csrf_token: str
-    token: str
+    token: str  # the session's token when known (new login, or its cookie), else ""
     new_login: bool
 
 
@@ -49,8 +56,7 @@ class CertificateRefused(Exception):
 
 
 def _presented_serial(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    header = request.headers.get(settings.client_cert_header)
+    header = client_certs.client_certificate(request)
     if not header:
         raise CertificateRefused(401, "no_certificate")
     try:
@@ -71,11 +77,34 @@ def require_holder(request: Request) -> Holder:
         row = sessions.live_session(s, END_USER, cookie) if cookie else None
         if row is not None and row.login_user_id == user_id:
             return Holder(user_id, serial, row.csrf_token, cookie or "", False)
+        row = None if cookie else _continued_session(s, user_id, serial)
+        if row is not None:
+            return Holder(user_id, serial, row.csrf_token, "", False)
         token, csrf = sessions.open_session(s, END_USER, user_id)
         s.add(LoginEvent(login_user_id=user_id, certificate_serial=serial,
-                         address=(request.client.host if request.client else "")[:64],
+                         address=throttle.client_address(request)[:64],
                          user_agent=request.headers.get("user-agent", "")[:300]))
         return Holder(user_id, serial, csrf, token, True)
+
+
+def _continued_session(s: Session, user_id: int, serial: str) -> EndUserSession | None:
+    """The live session this certificate's last login opened (finding 8: one login per certificate
+    session, not per cookieless call), touched; None when that login was with another certificate
+    or its session has ended (logout, or idle/absolute timeout)."""
+    last = s.exec(select(LoginEvent).where(LoginEvent.login_user_id == user_id)
+                  .order_by(col(LoginEvent.at).desc(), col(LoginEvent.id).desc())).first()
+    if last is None or last.certificate_serial != serial:
+        return None
+    now = utcnow()
+    rows = s.exec(select(EndUserSession).where(EndUserSession.login_user_id == user_id)).all()
+    live = [r for r in rows if r.expires_at > now and r.last_seen_at + sessions.IDLE_TIMEOUT > now]
+    if not live:
+        return None
+    row = max(live, key=lambda r: r.last_seen_at)
+    if now - row.last_seen_at > timedelta(seconds=30):  # as sessions.live_session: not a write per call
+        row.last_seen_at = now
+        s.add(row)
+    return row
 
 
 Current = Annotated[Holder, Depends(require_holder)]
@@ -111,7 +140,10 @@ def _account(request: Request, holder: Holder) -> dict[str, object]:
 
 def create_account_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    app = FastAPI(title="certdesk account", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
+    # The login certificate is sent by the browser by itself: every POST proves it came from our pages.
+    app = FastAPI(title="certdesk account", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[csrf.guard((END_USER,), client_certificates=True)])
+    app.add_middleware(SecurityHeaders, production=settings.production)
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
 
@@ -161,7 +193,8 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
     async def logout(request: Request, holder: Current, csrf_token: Annotated[str, Form()] = "") -> Response:
         _check_csrf(holder, csrf_token)
         with session_scope(request.app.state.engine) as s:
-            sessions.close_session(s, END_USER, holder.token)
+            # Every session of this holder: a cookieless one would otherwise continue (_continued_session).
+            sessions.close_all(s, END_USER, holder.user_id)
         response = render(request, "login_account/logged_out.html")
         response.delete_cookie(END_USER.cookie_name(True), path="/", secure=True, httponly=True)
         return response

@@ -4,9 +4,14 @@ on the phone (JSON and the desk's form). All four go through ``open_reset``.
 The customer is promised a date counted on the business calendar, and the answer is the same
 whether or not the access key exists (and the email matches): nobody learns which keys exist.
 When Temporal cannot take the reset, every one of them answers 503 and nothing is left behind,
-again whether or not the account exists.
+again whether or not the account exists. A customer's request does the same work either way
+(``store.accounts.reset_target``) and is answered no sooner than ``ANSWER_FLOOR`` after it came,
+so that starting a workflow (a matching key and address) and not starting one take as long. Every
+request counts against the caller's address (``api.throttle``): 429 with ``Retry-After`` beyond it.
 """
 
+import asyncio
+import time
 from datetime import datetime
 from typing import Annotated
 
@@ -14,23 +19,25 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine as SqlEngine
-from sqlmodel import select
 
+from api import throttle
 from api.deps import Engine, Staff, Workflows
 from api.errors import error
 from api.rendering import render
 from api.staff_auth import check_csrf
 from domain.settings import Settings, calendar_spec
+from domain.throttle import RESET
 from processes import accounts as account_process
 from processes.client import Processes
+from store import accounts
 from store import tasks as task_store
-from store.db import session_scope
-from store.models import Customer
 
 router = APIRouter()
 
 ACCESS_KEY = r"^\d{8}$"
 EMAIL_MAX = 254
+# Seconds a customer's request is answered after, at the soonest: well above a workflow start (~10 ms).
+ANSWER_FLOOR = 0.25
 
 
 class ResetBody(BaseModel):
@@ -58,11 +65,10 @@ async def open_reset(engine: SqlEngine, processes: Processes, access_key: str, r
     None when there is no such account (given ``email``: none with that address); then nothing
     was asked of Temporal. ``Unavailable`` when Temporal cannot take it: nothing was started.
     """
-    with session_scope(engine) as s:
-        customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
-    if customer is None or (email is not None and customer.email.strip().lower() != email.strip().lower()):
+    customer = accounts.reset_target(engine, access_key, email)
+    if customer is None:
         return None
-    customer_id = int(customer.id or 0)
+    customer_id = customer.id
     promised = promised_date(processes.settings)
     await account_process.start_password_reset(processes, customer_id, customer.access_key, customer.organization,
                                                requested_by)
@@ -72,13 +78,21 @@ async def open_reset(engine: SqlEngine, processes: Processes, access_key: str, r
     return open_tasks[0].facts.get("expected_by", promised) if open_tasks else promised
 
 
-async def _customer_asks(engine: SqlEngine, processes: Processes, access_key: str, email: str) -> str:
-    promised = await open_reset(engine, processes, access_key, "customer", email)
-    if promised is None:
-        # No such account: the same answer as for one, down to the 503 while Temporal is away.
-        await account_process.check_reset_possible(processes)
-        promised = promised_date(processes.settings)
-    return promised
+async def _customer_asks(request: Request, engine: SqlEngine, processes: Processes, access_key: str,
+                         email: str) -> str:
+    """The date promised; ``throttle.Throttled`` beyond the address's requests."""
+    throttle.check(request, RESET)
+    throttle.failed(request, RESET)  # every request counts: each may open a task for staff
+    began = time.monotonic()
+    try:
+        promised = await open_reset(engine, processes, access_key, "customer", email)
+        if promised is None:
+            # No such account: the same answer as for one, down to the 503 while Temporal is away.
+            await account_process.check_reset_possible(processes)
+            promised = promised_date(processes.settings)
+        return promised
+    finally:
+        await asyncio.sleep(max(0.0, ANSWER_FLOOR - (time.monotonic() - began)))
 
 
 def _valid_access_key(access_key: str) -> bool:
@@ -100,13 +114,21 @@ async def reset(request: Request, engine: Engine, processes: Workflows, access_k
                           error="bad_input")
         response.status_code = 422
         return response
-    promised = await _customer_asks(engine, processes, access_key, email)
+    try:
+        promised = await _customer_asks(request, engine, processes, access_key, email)
+    except throttle.Throttled as too_many:
+        return throttle.as_refusal(render(request, "portal/reset.html", access_key=access_key, email=email,
+                                          error="too_many_attempts", error_text=throttle.message(request, too_many)),
+                                   too_many)
     return render(request, "portal/reset_done.html", expected_by=promised)
 
 
 @router.post("/api/v1/password-resets", status_code=202)
-async def reset_json(body: ResetBody, engine: Engine, processes: Workflows) -> JSONResponse:
-    promised = await _customer_asks(engine, processes, body.access_key, body.email)
+async def reset_json(request: Request, body: ResetBody, engine: Engine, processes: Workflows) -> JSONResponse:
+    try:
+        promised = await _customer_asks(request, engine, processes, body.access_key, body.email)
+    except throttle.Throttled as too_many:
+        return throttle.answer(request, too_many)
     return JSONResponse({"expected_by": promised}, status_code=202)
 
 

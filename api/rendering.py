@@ -16,7 +16,10 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 def render(request: Request, template: str, **context: object) -> HTMLResponse:
     lang = request_language(request)
-    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "t": translator(lang), **context})
+    # csp_nonce: set by api.security_headers for this answer; inline <style> carries it.
+    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "t": translator(lang),
+                                                              "csp_nonce": getattr(request.state, "csp_nonce", ""),
+                                                              **context})
     if request.query_params.get("lang") == lang:
         response.set_cookie("lang", lang, samesite="lax", httponly=True, max_age=365 * 86400)
     return response

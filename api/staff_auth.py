@@ -1,4 +1,4 @@
-"""Staff login (T-5): argon2id passwords, lockout, server-side sessions, cookie or bearer, CSRF.
+"""Staff login (T-5): argon2id passwords, throttled guesses, server-side sessions, cookie or bearer, CSRF.
 
 Customers and tenants have credentials of their own kinds; none of them is accepted here,
 so no customer or tenant ever reaches a staff page or endpoint.
@@ -50,32 +50,24 @@ class LoginRefused(Exception):
 
 
 def login(engine: Engine, settings: Settings, username: str, password: str) -> tuple[str, StaffPrincipal]:
-    """A new session (a fresh token every time) or LoginRefused. Every attempt is audited."""
+    """A new session (a fresh token every time) or LoginRefused("invalid"). Every attempt is audited.
+
+    Wrong guesses are counted by ``api.throttle`` (per name and per address, locks that expire),
+    never on the account: nobody can lock a colleague out for good or end their sessions.
+    """
     username = username.strip()
     with session_scope(engine) as s:
-        staff = s.exec(select(StaffUser).where(StaffUser.username == username).with_for_update()).first()
+        staff = s.exec(select(StaffUser).where(StaffUser.username == username)).first()
         ok = credentials.verify_password(staff.password_hash if staff else DUMMY_HASH, password)
-        if staff is None:
-            audit.record(s, f"staff:{username[:40]}", "staff.login_failed", "staff:unknown", reason="unknown user")
+        if staff is None or not ok:
+            subject = f"staff:{staff.id}" if staff else "staff:unknown"
+            audit.record(s, f"staff:{username[:64]}", "staff.login_failed", subject,
+                         reason="wrong password" if staff else "unknown user")
+            s.commit()  # kept although we refuse (the scope rolls back on the exception)
             raise LoginRefused("invalid")
-        if staff.locked_at is not None:
-            audit.record(s, f"staff:{username}", "staff.login_refused", f"staff:{staff.id}", reason="locked")
-            raise LoginRefused("locked")
-        if not ok:
-            locked = sessions.count_failure(staff, settings.login_max_failures)
-            s.add(staff)
-            audit.record(s, f"staff:{username}", "staff.locked" if locked else "staff.login_failed",
-                         f"staff:{staff.id}", failures=staff.failed_logins)
-            if locked:
-                # Committed even though we refuse: the lock must stick.
-                s.commit()
-                raise LoginRefused("locked")
-            s.commit()
-            raise LoginRefused("invalid")
-        staff.failed_logins = 0
         if credentials.needs_rehash(staff.password_hash):
             staff.password_hash = credentials.hash_password(password)
-        s.add(staff)
+            s.add(staff)
         token, csrf = sessions.open_session(s, STAFF, int(staff.id or 0))
         audit.record(s, f"staff:{username}", "staff.login", f"staff:{staff.id}")
         return token, StaffPrincipal(int(staff.id or 0), staff.username, staff.role, csrf, "")
@@ -96,7 +88,7 @@ def principal_of(request: Request) -> StaffPrincipal | None:
     with session_scope(request.app.state.engine) as s:
         row = sessions.live_session(s, STAFF, token)
         staff = s.get(StaffUser, row.staff_id) if row is not None else None
-        if row is None or staff is None or staff.locked_at is not None:
+        if row is None or staff is None:
             return None
         return StaffPrincipal(int(staff.id or 0), staff.username, staff.role, row.csrf_token, via)
 

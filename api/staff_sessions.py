@@ -1,7 +1,9 @@
 """Staff sessions (T-5): log in and out of the desk, as a bearer token (JSON API) or a cookie (pages).
 
 Every attempt is audited by ``api.staff_auth``; a refusal says only "wrong username or
-password" or "locked", never which of the two was wrong.
+password", never which of the two was wrong. Guesses are throttled (``api.throttle``): 429 with
+``Retry-After`` for a name or an address with too many failures, known name or not. A supervisor
+can end a name's lock early on ``/desk/locks`` (``certdesk staff unlock`` on the command line).
 """
 
 from typing import Annotated
@@ -9,17 +11,19 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine as SqlEngine
 
-from api import sessions, staff_auth
-from api.deps import Config, Engine, Staff
+from api import sessions, staff_auth, throttle
+from api.deps import Config, Engine, Staff, Supervisor
 from api.errors import error, field_message, text
 from api.rendering import desk_page
-from api.staff_auth import check_csrf
+from api.staff_auth import StaffPrincipal, check_csrf
+from domain.throttle import CUSTOMER, STAFF
+from store import accounts
+from store import throttle as throttle_counts
 
 router = APIRouter()
 
-# A refused login, by its code: the status and the catalogue key of its message.
-REFUSALS = {"invalid": (401, "staff_invalid"), "locked": (423, "staff_locked")}
 USERNAME_MAX, PASSWORD_MAX = 64, 128
 
 
@@ -28,17 +32,20 @@ class Credentials(BaseModel):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
-def _refusal(refused: staff_auth.LoginRefused) -> tuple[int, str]:
-    return REFUSALS.get(refused.code, (401, "staff_invalid"))
+def _login(request: Request, username: str, password: str) -> tuple[str, staff_auth.StaffPrincipal]:
+    """``staff_auth.login`` behind the throttle (``throttle.Throttled``: too many failures)."""
+    return throttle.password_login(request, STAFF, username, lambda: staff_auth.login(
+        request.app.state.engine, request.app.state.settings, username, password))
 
 
 @router.post("/api/v1/staff/session")
-async def open_session(request: Request, body: Credentials, engine: Engine, settings: Config) -> JSONResponse:
+async def open_session(request: Request, body: Credentials) -> JSONResponse:
     try:
-        token, principal = staff_auth.login(engine, settings, body.username, body.password)
+        token, principal = _login(request, body.username, body.password)
+    except throttle.Throttled as throttled:
+        return throttle.answer(request, throttled)
     except staff_auth.LoginRefused as refused:
-        status, key = _refusal(refused)
-        return error(request, status, refused.code, key=key)
+        return error(request, 401, refused.code, key="staff_invalid")
     return JSONResponse({"token": token, "username": principal.username, "role": principal.role})
 
 
@@ -60,7 +67,7 @@ async def login_page(request: Request, next: str = "/desk") -> Response:
 
 
 @router.post("/desk/login")
-async def login(request: Request, engine: Engine, settings: Config, username: Annotated[str, Form()] = "",
+async def login(request: Request, settings: Config, username: Annotated[str, Form()] = "",
                 password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/desk") -> Response:
     page = {"next": _safe_next(next), "username": username[:USERNAME_MAX]}
     if len(username) > USERNAME_MAX or len(password) > PASSWORD_MAX:
@@ -68,11 +75,13 @@ async def login(request: Request, engine: Engine, settings: Config, username: An
         return desk_page(request, "desk/login.html", None, status=422,
                          error=field_message(request, "string_too_long", {"max_length": limit}), **page)
     try:
-        token, _ = staff_auth.login(engine, settings, username, password)
+        token, _ = _login(request, username, password)
+    except throttle.Throttled as throttled:
+        return throttle.as_refusal(desk_page(request, "desk/login.html", None,
+                                             error=throttle.message(request, throttled), **page), throttled)
     except staff_auth.LoginRefused as refused:
-        status, key = _refusal(refused)
-        return desk_page(request, "desk/login.html", None, status=status,
-                         error=text(request, refused.code, key), **page)
+        return desk_page(request, "desk/login.html", None, status=401,
+                         error=text(request, refused.code, "staff_invalid"), **page)
     response = RedirectResponse(page["next"], status_code=303)
     sessions.set_cookie(response, sessions.STAFF, settings.production, token)
     return response
@@ -86,3 +95,31 @@ async def logout(request: Request, staff: Staff, engine: Engine, settings: Confi
     response = RedirectResponse("/desk/login", status_code=303)
     response.delete_cookie(staff_auth.cookie_name(settings), path="/")
     return response
+
+
+# --- the supervisor's unlock (issue 14) -------------------------------------------------------------
+
+def _locks_page(request: Request, staff: StaffPrincipal, engine: SqlEngine, status: int = 200,
+                **ctx: object) -> Response:
+    return desk_page(request, "desk/locks.html", staff, status=status, locked=throttle_counts.locked_names(engine),
+                     kinds=(STAFF, CUSTOMER), **ctx)
+
+
+@router.get("/desk/locks", response_class=HTMLResponse)
+async def locks_page(request: Request, staff: Supervisor, engine: Engine, done: str = "") -> Response:
+    """Names locked now, each with its unlock button, and a form to unlock a name not listed."""
+    return _locks_page(request, staff, engine, done=done == "unlocked")
+
+
+@router.post("/desk/locks/unlock")
+async def unlock(request: Request, staff: Supervisor, engine: Engine, kind: Annotated[str, Form()] = "",
+                 name: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:
+    """Ends a staff member's or a customer's login lock once the supervisor knows who is asking; audited."""
+    check_csrf(staff, csrf_token)
+    kind = kind if kind in (STAFF, CUSTOMER) else STAFF
+    try:
+        accounts.unlock(engine, kind, name[:USERNAME_MAX], actor=staff.actor)
+    except accounts.AccountError:
+        return _locks_page(request, staff, engine, 404, error=text(request, "not_found", "no_such_account"),
+                           kind=kind, name=name[:USERNAME_MAX])
+    return RedirectResponse("/desk/locks?done=unlocked", status_code=303)

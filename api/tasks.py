@@ -6,6 +6,7 @@ goes to the workflow that owns the task (``processes.tasks.complete_task``); its
 has the last word, and the row changes only once the workflow has taken the decision.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine as SqlEngine
 from api import audit, vetting_desk
 from api.deps import Engine, Staff, Supervisor, Workflows
 from api.errors import ApiError, error, refusal_status, text
+from api.ids import TaskId
 from api.rendering import desk_page
 from api.staff_auth import StaffPrincipal, check_csrf
 from domain.tasks import KINDS, TASK_STATES, TaskRefused, check_completion
@@ -31,6 +33,11 @@ router = APIRouter()
 REFUSAL_KEYS = {"not_open": "not_open", "unknown_task": "unknown_task", "bad_outcome": "bad_outcome",
                 "forbidden": "task_forbidden", "note_required": "note_required", "note_too_long": "note_too_long"}
 FILTER_STATES = (*TASK_STATES, "active")
+# What ``?msg=`` may show (the keys the desk's own redirects send); anything else in the URL is ignored,
+# so a link cannot put words of its choosing on a desk page. ``?date=`` only as a date.
+NOTICES = frozenset({"claimed_ok", "released_ok", "assigned_ok", "done_ok", "check_recorded_ok", "no_such_customer",
+                     "reset_started"})
+DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 class Completion(BaseModel):
@@ -112,7 +119,7 @@ async def list_json(request: Request, staff: Staff, engine: Engine,
 
 
 @router.get("/api/v1/tasks/{task_id}")
-async def get_json(task_id: int, staff: Staff, engine: Engine) -> Any:
+async def get_json(task_id: TaskId, staff: Staff, engine: Engine) -> Any:
     return task_json(_task_or_404(engine, task_id))
 
 
@@ -126,23 +133,23 @@ def _move(request: Request, engine: SqlEngine, move: Any) -> Any:
 
 
 @router.post("/api/v1/tasks/{task_id}/claim")
-async def claim_json(request: Request, task_id: int, staff: Staff, engine: Engine) -> Any:
+async def claim_json(request: Request, task_id: TaskId, staff: Staff, engine: Engine) -> Any:
     return _move(request, engine, lambda e: task_store.claim(e, task_id, staff.username))
 
 
 @router.post("/api/v1/tasks/{task_id}/release")
-async def release_json(request: Request, task_id: int, staff: Staff, engine: Engine) -> Any:
+async def release_json(request: Request, task_id: TaskId, staff: Staff, engine: Engine) -> Any:
     return _move(request, engine,
                  lambda e: task_store.release(e, task_id, staff.username, staff.role == "supervisor"))
 
 
 @router.post("/api/v1/tasks/{task_id}/assign")
-async def assign_json(request: Request, task_id: int, body: Assignment, staff: Supervisor, engine: Engine) -> Any:
+async def assign_json(request: Request, task_id: TaskId, body: Assignment, staff: Supervisor, engine: Engine) -> Any:
     return _move(request, engine, lambda e: task_store.assign(e, task_id, staff.username, body.username))
 
 
 @router.post("/api/v1/tasks/{task_id}/complete")
-async def complete_json(request: Request, task_id: int, body: Completion, staff: Staff, engine: Engine,
+async def complete_json(request: Request, task_id: TaskId, body: Completion, staff: Staff, engine: Engine,
                         processes: Workflows) -> JSONResponse:
     task = await complete(request, engine, processes, _task_or_404(engine, task_id), staff, body.outcome, body.note)
     return JSONResponse(task_json(task))
@@ -152,19 +159,24 @@ async def complete_json(request: Request, task_id: int, body: Completion, staff:
 
 @router.get("/desk", response_class=HTMLResponse)
 async def inbox(request: Request, staff: Staff, engine: Engine, state: str = "active", kind: str = "",
-                mine: bool = False, overdue: bool = False, msg: str = "") -> Response:
+                mine: bool = False, overdue: bool = False, msg: str = "", date: str = "") -> Response:
     state = state if state in (*FILTER_STATES, "") else "active"
     kind = kind if kind in KINDS else ""
     tasks = task_store.list_tasks(engine, state=state or None, kind=kind or None,
                                   assignee=staff.username if mine else None, overdue=overdue)
     return desk_page(request, "desk/inbox.html", staff, tasks=tasks, kinds=list(KINDS), states=TASK_STATES,
-                     f_state=state, f_kind=kind, f_mine=mine, f_overdue=overdue, msg=msg)
+                     f_state=state, f_kind=kind, f_mine=mine, f_overdue=overdue, msg=_notice(msg),
+                     date=date if DATE.fullmatch(date) else "")
+
+
+def _notice(msg: str) -> str:
+    return msg if msg in NOTICES else ""
 
 
 @router.get("/desk/tasks/{task_id}", response_class=HTMLResponse)
-async def task_page(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def task_page(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                     msg: str = "") -> Response:
-    return await _task_page(request, task_id, staff, engine, processes, msg=msg)
+    return await _task_page(request, task_id, staff, engine, processes, msg=_notice(msg))
 
 
 async def _task_page(request: Request, task_id: int, staff: StaffPrincipal, engine: SqlEngine,
@@ -201,21 +213,21 @@ async def _form_move(request: Request, task_id: int, staff: StaffPrincipal, engi
 
 
 @router.post("/desk/tasks/{task_id}/claim")
-async def claim_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def claim_form(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                      csrf_token: Annotated[str, Form()] = "") -> Response:
     return await _form_move(request, task_id, staff, engine, processes, csrf_token,
                             lambda e: task_store.claim(e, task_id, staff.username), "claimed_ok")
 
 
 @router.post("/desk/tasks/{task_id}/release")
-async def release_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def release_form(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                        csrf_token: Annotated[str, Form()] = "") -> Response:
     return await _form_move(request, task_id, staff, engine, processes, csrf_token, lambda e: task_store.release(
         e, task_id, staff.username, staff.role == "supervisor"), "released_ok")
 
 
 @router.post("/desk/tasks/{task_id}/assign")
-async def assign_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def assign_form(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                       username: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:
     if staff.role != "supervisor":
         check_csrf(staff, csrf_token)
@@ -226,7 +238,7 @@ async def assign_form(request: Request, task_id: int, staff: Staff, engine: Engi
 
 
 @router.post("/desk/tasks/{task_id}/complete")
-async def complete_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def complete_form(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                         outcome: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "",
                         csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(staff, csrf_token)
@@ -242,7 +254,7 @@ async def complete_form(request: Request, task_id: int, staff: Staff, engine: En
 
 
 @router.post("/desk/tasks/{task_id}/checks")
-async def check_form(request: Request, task_id: int, staff: Staff, engine: Engine, processes: Workflows,
+async def check_form(request: Request, task_id: TaskId, staff: Staff, engine: Engine, processes: Workflows,
                      check: Annotated[str, Form()] = "", source: Annotated[str, Form()] = "",
                      reference: Annotated[str, Form()] = "", outcome: Annotated[str, Form()] = "",
                      note: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "") -> Response:

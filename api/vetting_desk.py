@@ -15,6 +15,7 @@ from api import domain_validations as vetting_pages
 from api.deps import Engine, Staff, Workflows
 from api.errors import ApiError, invalid, text
 from api.i18n import messages
+from api.ids import TaskId
 from api.staff_auth import StaffPrincipal
 from domain.vetting import checks, corporate_number
 from domain.vetting.checklist import approval_refusals
@@ -135,7 +136,7 @@ def _answer(engine: SqlEngine, application_id: int) -> dict[str, Any]:
 
 
 @router.get("/api/v1/tasks/{task_id}/checks")
-async def checks_json(task_id: int, staff: Staff, engine: Engine) -> dict[str, Any]:
+async def checks_json(task_id: TaskId, staff: Staff, engine: Engine) -> dict[str, Any]:
     application_id = application_of(_review_task(engine, task_id))
     if application_id is None:
         raise ApiError(409, "not_vetting", key="vet_check_not_vetting")
@@ -143,7 +144,7 @@ async def checks_json(task_id: int, staff: Staff, engine: Engine) -> dict[str, A
 
 
 @router.post("/api/v1/tasks/{task_id}/checks")
-async def record_json(request: Request, task_id: int, body: CheckForm, staff: Staff, engine: Engine,
+async def record_json(request: Request, task_id: TaskId, body: CheckForm, staff: Staff, engine: Engine,
                       processes: Workflows) -> Any:
     task = _review_task(engine, task_id)
     try:

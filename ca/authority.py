@@ -2,7 +2,8 @@
 
 Runs in the worker (and the operator's CLI). Signing and policy live in ``domain/pki``; the
 records in ``store``; this module decides what to sign and persist when, and is the only
-place that decrypts the key of a CA that signs certificates or CRLs.
+place that reaches the key of a CA that signs certificates or CRLs (through ``ca/keystore.py``:
+encrypted files, or a PKCS#11 token that signs itself).
 """
 
 import logging
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from ca.keystore import KeyStore
+from ca.keystore import FileKeystore, Keystore, keystore
 from domain.pki import crl as crl_builder
 from domain.pki.crl import REASONS
 from domain.pki.csr import parse_csr
@@ -31,7 +32,7 @@ from domain.pki.hierarchy import (
     SIGNING_CAS,
     TLS_CA,
     CaSigner,
-    create_hierarchy,
+    build_hierarchy,
     encrypt_key,
 )
 from domain.pki.lint import tolerating_url_host
@@ -74,8 +75,8 @@ def _lint_tolerance(settings: Settings):  # type: ignore[no-untyped-def]
     return tolerating_url_host(None if settings.production else non_public_url_host(settings))
 
 
-def key_store(settings: Settings) -> KeyStore:
-    return KeyStore(settings.resolved_ca_key_dir)
+def key_store(settings: Settings) -> Keystore:
+    return keystore(settings)
 
 
 # --- the hierarchy -----------------------------------------------------------------------
@@ -86,56 +87,61 @@ _signers = SignerCache()
 def ensure_hierarchy(engine: Engine, settings: Settings, now: datetime | None = None) -> bool:
     """Creates both hierarchies on first start; later calls change nothing. True if created.
 
-    The signing CAs' keys go to the key store, the responders' stay in their rows. A hierarchy
-    made before the key store existed has its signing keys moved there (once, audited).
+    The signing CAs' keys are made by the key store and kept there, the responders' stay in their
+    rows. A hierarchy made before the key store existed has its signing keys moved there (once,
+    audited). A key store that can check its keys (a token) does so on every start.
     """
+    keys = key_store(settings)
     with session_scope(engine) as s:
-        present = set(s.exec(select(CaRecord.name)).all())
-    if present >= set(HIERARCHY):
-        _move_keys_to_store(engine, settings)
+        present = {r.name: r.cert_pem for r in s.exec(select(CaRecord)).all()}
+    if set(present) >= set(HIERARCHY):
+        _move_keys_to_store(engine, keys)
+        keys.check({name: pem for name, pem in present.items() if name in SIGNING_CAS})
         return False
     if present:
         raise CaConfigurationError(f"the CA hierarchy is incomplete (have {sorted(present)}); restore it from backup")
+    secret = passphrase(settings)  # fail before doing any work
     try:
         with _lint_tolerance(settings):
-            hierarchy = create_hierarchy(settings.resolved_public_url, ORGANISATION, now or utcnow(),
-                                         passphrase(settings), country="JP")
+            signers = build_hierarchy(settings.resolved_public_url, ORGANISATION, now or utcnow(), country="JP",
+                                      new_key=keys.new_key)
     except LintError as exc:
         raise CaConfigurationError(f"the CA certificates would not lint clean ({exc}); check CERTDESK_PUBLIC_URL") \
             from None
-    keys = key_store(settings)
-    for m in hierarchy.entries:
-        if m.name in SIGNING_CAS:
-            keys.write(m.name, m.cert_pem, m.key_pem)  # before the rows: a committed CA always has its key
+    pems = {c.name: c.certificate.public_bytes(Encoding.PEM).decode("ascii") for c in signers}
+    for c in signers:
+        if c.name in SIGNING_CAS:
+            keys.keep(c.name, pems[c.name], c.private_key)  # before the rows: a committed CA always has its key
     try:
         with session_scope(engine) as s:
-            for m in hierarchy.entries:
-                s.add(CaRecord(name=m.name, cert_pem=m.cert_pem,
-                               key_pem=None if m.name in SIGNING_CAS else m.key_pem))
-            audit.record(s, "system", "ca.hierarchy_created", "ca", names=list(HIERARCHY),
-                         key_store=str(settings.resolved_ca_key_dir))
+            for c in signers:
+                s.add(CaRecord(name=c.name, cert_pem=pems[c.name],
+                               key_pem=None if c.name in SIGNING_CAS else encrypt_key(c.private_key, secret)))
+            audit.record(s, "system", "ca.hierarchy_created", "ca", names=list(HIERARCHY), key_store=keys.location)
     except IntegrityError:
         return False  # another process created it at the same moment; theirs stands (and their key files)
     return True
 
 
-def _move_keys_to_store(engine: Engine, settings: Settings) -> None:
-    keys = key_store(settings)
+def _move_keys_to_store(engine: Engine, keys: Keystore) -> None:
     with session_scope(engine) as s:
         rows = [r for r in s.exec(select(CaRecord).where(CaRecord.key_pem.is_not(None))).all()  # type: ignore[union-attr]
                 if r.name in SIGNING_CAS]
+        if rows and not isinstance(keys, FileKeystore):
+            # A key made in software has been outside a token: importing it would not make it a token's key.
+            raise CaConfigurationError(f"the keys of {[r.name for r in rows]} are in the database, not on the token "
+                                       f"({keys.location}); keep CERTDESK_CA_KEYSTORE=file for this hierarchy")
         for row in rows:
             keys.write(row.name, row.cert_pem, row.key_pem or "")
             row.key_pem = None
             s.add(row)
         if rows:
-            audit.record(s, "system", "ca.keys_moved", "ca", names=[r.name for r in rows],
-                         key_store=str(settings.resolved_ca_key_dir))
-            log.info("moved the keys of %s to %s", [r.name for r in rows], settings.resolved_ca_key_dir)
+            audit.record(s, "system", "ca.keys_moved", "ca", names=[r.name for r in rows], key_store=keys.location)
+            log.info("moved the keys of %s to %s", [r.name for r in rows], keys.location)
 
 
 def signer(engine: Engine, settings: Settings, name: str) -> CaSigner:
-    """A signing CA (root or issuing) with its key from the key store, decrypted once per process."""
+    """A signing CA (root or issuing) with its key from the key store, loaded once per process."""
     if name not in SIGNING_CAS:
         raise CaConfigurationError(f"{name!r} does not sign certificates or CRLs")
 
@@ -144,8 +150,9 @@ def signer(engine: Engine, settings: Settings, name: str) -> CaSigner:
             row = s.get(CaRecord, name)
         if row is None:
             raise CaConfigurationError(f"CA {name!r} does not exist yet: run `certdesk up` once")
-        key_pem = row.key_pem or key_store(settings).read(name, row.cert_pem)
-        return decrypt(name, row.cert_pem, key_pem, passphrase(settings))
+        if row.key_pem:  # a hierarchy from before the key store, until ensure_hierarchy moves it
+            return decrypt(name, row.cert_pem, row.key_pem, passphrase(settings))
+        return key_store(settings).signer(name, row.cert_pem)
 
     return _signers.get(engine, name, load)
 

@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--password", help="use this password (12-128 characters) instead of a random one")
     sc.add_argument("--email", help="where task reminders and escalations are mailed")
     sc.add_argument("--json", action="store_true")
+    su = ssub.add_parser("unlock", help="end a staff member's login lock (after wrong passwords) now")
+    su.add_argument("username")
+    cu = csub.add_parser("unlock", help="end a customer's login lock (after wrong passwords) now")
+    cu.add_argument("access_key")
     return p
 
 
@@ -138,6 +142,10 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "tenant":
             _, key = accounts.create_tenant(engine, args.name)
             _emit(args.json, {"api_key": key}, f"tenant {args.name!r} created\nAPI key (shown once): {key}")
+        elif args.command in ("staff", "customer") and args.action == "unlock":
+            name = args.username if args.command == "staff" else args.access_key
+            was_locked = accounts.unlock(engine, args.command, name)
+            print(f"{args.command} {name!r} unlocked" if was_locked else f"{args.command} {name!r} was not locked")
         elif args.command == "customer" and args.action == "bind-cert":
             accounts.bind_client_certificate(engine, args.access_key, args.serial)
             print(f"certificate {args.serial} bound to customer {args.access_key}")

@@ -12,8 +12,10 @@ does the same on one machine, so the whole path can be used without a proxy:
   (``CERT_OPTIONAL``) so that the account pages can say "present your login certificate";
 * uvicorn does not put the peer certificate in the ASGI scope, so ``ClientCertProtocol`` (uvicorn's
   h11 protocol) reads it from the TLS connection once the handshake is done and hands every request
-  on that connection to the app with the header set to it, or removed when there is none.
-  Whatever a client sent under that name (or with ``_`` for ``-``) never reaches the app.
+  on that connection to the app with the header set to it, or removed when there is none, and the
+  same value in the scope under ``api.client_certs.TLS_PORT_SCOPE_KEY``, which the apps believe
+  (no CERTDESK_TRUSTED_PROXIES needed here). Whatever a client sent under that name (or with ``_``
+  for ``-``) never reaches the app.
 
 Revocation is NOT checked in the handshake (no CRL is loaded into the TLS context): the app checks
 the certificate against the CA database, which is always current (``verified_login_certificate``),
@@ -22,6 +24,8 @@ and it must do so for every request, as it would behind nginx.
 
 import os
 import ssl
+import sys
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
@@ -37,10 +41,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import Engine
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from api.client_certs import TLS_PORT_SCOPE_KEY
 from certdesk.servers import embedded_server
 from domain.pki import hierarchy
-from domain.settings import Settings
+from domain.settings import Settings, load_settings
 from store import certificates
+from store.db import engine_for
 
 DEV_CERT_NAME, DEV_KEY_NAME = "dev-server-cert.pem", "dev-server-key.pem"
 CLIENT_CA_BUNDLE_NAME = "login-ca-chain.pem"
@@ -130,15 +136,19 @@ def _header_name(name: bytes) -> bytes:
 
 
 def with_client_certificate(app: ASGIApp, header: str, pem: str | None) -> ASGIApp:
-    """``app`` seeing ``header`` only as ``pem`` (URL-encoded), or not at all when ``pem`` is None."""
+    """``app`` seeing ``header`` only as ``pem`` (URL-encoded), or not at all when ``pem`` is None.
+
+    The scope also gets ``TLS_PORT_SCOPE_KEY`` (the same value, "" for none): what the apps read
+    (api/client_certs.py), so that on this port nothing depends on the peer's address."""
     wanted = _header_name(header.encode("latin-1"))
-    added = [(wanted, quote(pem, safe="").encode("ascii"))] if pem else []
+    encoded = quote(pem, safe="") if pem else ""
+    added = [(wanted, encoded.encode("ascii"))] if pem else []
 
     async def wrapped(scope: Scope, receive: Callable[[], Awaitable[Any]],
                       send: Callable[[Any], Awaitable[None]]) -> None:
         if scope["type"] in ("http", "websocket"):
             headers = [(k, v) for k, v in scope["headers"] if _header_name(k) != wanted]
-            scope = {**scope, "headers": headers + added}
+            scope = {**scope, "headers": headers + added, TLS_PORT_SCOPE_KEY: encoded}
         await app(scope, receive, send)
 
     return wrapped
@@ -188,3 +198,39 @@ def account_port_server(app: Any, settings: Settings, engine: Engine) -> uvicorn
         log_level="warning", lifespan="off",
     )
     return embedded_server(config)  # the caller stops it
+
+
+def export_for_proxy(settings: Settings, directory: Path, wait_seconds: float = 600) -> tuple[Path, Path, Path]:
+    """What the TLS terminator of docker-compose.yml reads, in ``directory/tls``: the login CA chain
+    it verifies client certificates against, and a self-signed listener certificate and key (the
+    same kind as this port's; replace them with the site's own in production). The worker creates
+    the CA hierarchy on its first start, so this waits up to ``wait_seconds`` for it."""
+    engine = engine_for(settings.resolved_database_url)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            bundle = client_ca_bundle(engine, directory / "tls" / CLIENT_CA_BUNDLE_NAME)
+            break
+        except RuntimeError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(5)
+    return (*dev_tls_certificate(directory), bundle)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m certdesk.client_cert_port DIRECTORY``: ``export_for_proxy`` (compose's tls-setup)."""
+    if len(argv) != 1:
+        print("usage: python -m certdesk.client_cert_port DIRECTORY", file=sys.stderr)
+        return 2
+    try:
+        written = export_for_proxy(load_settings(), Path(argv[0]))
+    except RuntimeError as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -17,7 +17,7 @@ from datetime import timedelta
 import uvicorn
 from temporalio.service import RPCError
 
-from ca import authority
+from ca import at_rest, authority
 from certdesk import dev_network, mailbox, pidfile
 from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
@@ -48,7 +48,11 @@ async def reconcile_timers(processes: Processes, settings: Settings) -> int:
 
 
 async def run(settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        at_rest.prepare(settings)  # no passphrase in production: refuse; files 0600, folders 0700
+    except pki_errors.CaConfigurationError as exc:
+        say(f"certdesk: {exc}")
+        return 1
     engine = engine_for(settings.resolved_database_url)
     await asyncio.to_thread(migrate, engine)
     say("certdesk: database schema is up to date")
@@ -123,7 +127,11 @@ async def run(settings: Settings) -> int:
         from api.app import create_app
         from api.login_account import create_account_app
 
-        server = embedded_server(uvicorn.Config(create_app(settings, dev_network=network), host=settings.api_host,
+        # Browsers connect to this port directly: a client-certificate header is never believed here
+        # (issue 14), whatever CERTDESK_TRUSTED_PROXIES says. The account port uses its own handshake.
+        browser_settings = settings.model_copy(update={"trusted_proxies": ""})
+        server = embedded_server(uvicorn.Config(create_app(browser_settings, dev_network=network),
+                                                host=settings.api_host,
                                                 port=settings.api_port, log_level="warning", lifespan="on"))
         try:
             account_server = await asyncio.to_thread(account_port_server, create_account_app(settings), settings,

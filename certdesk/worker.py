@@ -97,12 +97,17 @@ def build_worker(client: Client, settings: Settings, **options: Any) -> Worker:
 async def main() -> None:
     from datetime import timedelta
 
-    from ca import authority
+    from ca import at_rest, authority
+    from domain.pki.errors import CaConfigurationError
     from processes.connection import connect
     from store.db import engine_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    try:
+        at_rest.prepare(settings)  # no passphrase in production: refuse; files 0600, folders 0700
+    except CaConfigurationError as exc:
+        raise SystemExit(f"certdesk worker: {exc}") from None
     # The worker is the CA's process: the hierarchy (and its first CRLs) exist before any issuance.
     engine = engine_for(settings.resolved_database_url)
     await asyncio.to_thread(authority.ensure_hierarchy, engine, settings)

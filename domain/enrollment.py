@@ -13,9 +13,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from domain.messages import translator
+from domain.text import line_problem
 
 OTP_DIGITS = 8
 ANSWER_MAX = 64
+NAME_MAX = 64  # the certificate name (CN), as the invitation gives it
 
 # States shared by the registration and reissue processes (mirrored on the enrollment row).
 OTP, QUESTION, ANSWER = "otp", "question", "answer"  # waiting for the person
@@ -45,6 +47,17 @@ QUESTIONS: tuple[SecretQuestion, ...] = tuple(SecretQuestion(q) for q in (
     "mother_maiden_name", "first_pet", "birth_town", "elementary_school", "childhood_nickname", "favourite_food",
 ))
 QUESTION_IDS = {q.id: q for q in QUESTIONS}
+
+
+def normalise_certificate_name(value: str) -> str:
+    """NFC and stripped: one name is one sequence of code points in the certificate."""
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def certificate_name_problem(name: str) -> tuple[str, dict[str, object]] | None:
+    """The profile's character rules for a normalised certificate name: (code, context) or None.
+    No controls, bidi overrides, zero-width characters or BOM reach a certificate's CN."""
+    return line_problem(name, NAME_MAX, required=True)
 
 
 def new_otp() -> str:

@@ -20,6 +20,8 @@ from iso3166 import countries_by_alpha2  # the list pkilint checks certificate s
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
+from domain.email_address import NotAnEmailAddress, normalise_email
+from domain.text import line_problem
 from domain.vetting import corporate_number
 
 ContactRole = Literal["registrant", "technical", "administrative", "contract"]
@@ -32,8 +34,6 @@ _POSTAL = re.compile(r"\d{3}-\d{4}")
 _PHONE = re.compile(r"\+?\d+(?:-\d+)*")
 _REGISTRATION = re.compile(r"\d+(?:-\d+)*")
 _KANA = re.compile(r"[\u30a0-\u30ff ]+")  # katakana, ・, ー, and spaces
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_EMAIL_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _error(code: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -74,16 +74,16 @@ def _upper(value: Any) -> Any:
 
 # --- checks (after) ------------------------------------------------------------------------
 
+_LINE_MESSAGES = {"required": "is required", "too_long": "must be at most {max} characters",
+                  "invisible_characters": "must not contain invisible or text-direction characters",
+                  "control_characters": "must be one line without control characters"}
+
+
 def _bounded(max_length: int, required: bool) -> Callable[[str], str]:
     def check(value: str) -> str:
-        if not value:
-            if required:
-                raise _error("required", "is required")
-            return value
-        if len(value) > max_length:
-            raise _error("too_long", "must be at most {max} characters", max=max_length)
-        if any(unicodedata.category(c).startswith("C") for c in value):
-            raise _error("control_characters", "must be one line without control characters")
+        problem = line_problem(value, max_length, required)
+        if problem is not None:
+            raise _error(problem[0], _LINE_MESSAGES[problem[0]], **problem[1])
         return value
     return check
 
@@ -105,13 +105,14 @@ def _corporate_number_holds(value: str) -> bool:
     return len(digits) != 13 or corporate_number.check(digits) is None
 
 
-def _is_email(value: str) -> bool:
-    local, at, domain = value.rpartition("@")
-    if not at or len(local) > 64 or not _EMAIL_LOCAL.fullmatch(local):
-        return False
-    labels = domain.split(".")
-    return (len(labels) >= 2 and all(_EMAIL_LABEL.fullmatch(label) for label in labels)
-            and labels[-1].isalpha() and len(labels[-1]) >= 2)
+def _email(value: str) -> str:
+    """The shared rule (domain/email_address.py); what is saved is the normalised address."""
+    if not value:
+        return value
+    try:
+        return normalise_email(value)
+    except NotAnEmailAddress:
+        raise _error("email", "must be an e-mail address like it@example.co.jp") from None
 
 
 def _text(max_length: int, required: bool = False) -> Any:
@@ -135,8 +136,7 @@ RequiredPhone = Annotated[str, BeforeValidator(_digits_and_dashes), AfterValidat
                           AfterValidator(_matching(_is_phone, "phone", _PHONE_MESSAGE))]
 Fax = Annotated[str, BeforeValidator(_digits_and_dashes), AfterValidator(_bounded(24, False)),
                 AfterValidator(_matching(_is_phone, "fax", _PHONE_MESSAGE))]
-Email = Annotated[str, BeforeValidator(_nfkc), AfterValidator(_bounded(254, True)),
-                  AfterValidator(_matching(_is_email, "email", "must be an e-mail address like it@example.co.jp"))]
+Email = Annotated[str, BeforeValidator(_nfkc), AfterValidator(_bounded(254, True)), AfterValidator(_email)]
 RegistrationNumber = Annotated[str, BeforeValidator(_digits_and_dashes), AfterValidator(_bounded(20, False)),
                                AfterValidator(_matching(_REGISTRATION.fullmatch, "registration_number",
                                                         "must be digits and hyphens, like 0100-01-123456")),

@@ -1,10 +1,11 @@
 """Configuration: every knob is a ``CERTDESK_`` environment variable (see README)."""
 
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.business_calendar import CalendarSpec
@@ -42,17 +43,27 @@ class Settings(BaseSettings):
     # Private keys of the roots and issuing CAs: files here, read by the worker only (the web
     # process never needs them). Mount it into the worker alone.
     ca_key_dir: Path | None = None
+    # Or keep those keys on a PKCS#11 token (an HSM; SoftHSM2 to try it): generated there, never
+    # extractable, signing done by the token. The module is the vendor's .so, the token its label.
+    ca_keystore: str = Field("file", pattern="^(file|pkcs11)$")
+    pkcs11_module: Path | None = None
+    pkcs11_token: str | None = None
+    pkcs11_pin: SecretStr | None = None
     language: str = Field("ja", pattern="^(ja|en)$")
     timezone: str = "Asia/Tokyo"
     business_closure: str = Field("12-29/01-03", pattern=r"^(\d\d-\d\d/\d\d-\d\d)?$")
     business_hours: str = Field("09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
-    support_email: str = "support@certdesk.localhost"
+    support_email: str = "support@certdesk.example"
     # Second factor for customers (S-1): off | bound (accounts with a bound login certificate
     # must present it) | required (every account must). The TLS terminator verifies the
     # certificate and passes it URL-encoded in this header (nginx: $ssl_client_escaped_cert);
     # it must also strip the header from what clients send.
     customer_client_cert: str = Field("off", pattern="^(off|bound|required)$")
     client_cert_header: str = "X-SSL-Client-Cert"
+    # Peers whose client_cert_header is believed: the TLS terminator(s) in front of the API and the
+    # account app, comma-separated IP addresses or CIDR networks. Matched against the connection's
+    # own peer address (never X-Forwarded-For). Empty: the header is never believed.
+    trusted_proxies: str = ""
     temporal_ui_url: str | None = None  # for links from the desk; the embedded server's UI by default
     production: bool = False
 
@@ -67,7 +78,9 @@ class Settings(BaseSettings):
     reissue_window: Duration = timedelta(days=25)
     initial_password_ttl: Duration = timedelta(days=30)
     password_reset_business_days: int = Field(3, ge=1)
-    login_max_failures: int = Field(10, ge=1)
+    # Wrong passwords in a row a name (access key, username) gets before its first lock: 15 minutes,
+    # doubling up to an hour (domain/throttle.py), known name or not.
+    login_max_failures: int = Field(5, ge=1)
 
     # Network lookups of domain validation (BR 3.2.2.4) and CAA (BR 3.2.2.8).
     # The resolver to ask, "host:port" (an IP address; port 53 when left out); unset: the
@@ -89,6 +102,16 @@ class Settings(BaseSettings):
     # /dev/dns edits; 0 picks a free one. The website-file method's development server listens on
     # CERTDESK_DCV_HTTP_PORT when that is set, else on a free port the setting is pointed at.
     dev_dns_port: int = Field(0, ge=0, le=65535)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        _networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:
@@ -133,6 +156,18 @@ class Settings(BaseSettings):
         """``caa_identities`` as lower-case domain names, without blanks or a trailing dot."""
         names = (n.strip().rstrip(".").lower() for n in self.caa_identities.split(","))
         return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """"10.0.0.5, 172.28.0.0/16" -> its networks (an address is a /32 or /128)."""
+    networks = []
+    for entry in (e.strip() for e in value.split(",")):
+        if entry:
+            try:
+                networks.append(ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+    return tuple(networks)
 
 
 def calendar_spec(settings: Settings) -> CalendarSpec:

@@ -14,7 +14,6 @@ from domain.settings import Settings, calendar_spec
 from processes.client import Closed, Processes, Refused
 from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
 from workflows.login_registration import LoginCertRegistration, RegistrationInput
-from workflows.login_registration import workflow_id as registration_workflow_id
 from workflows.login_reissue import LoginCertReissue, LoginReissueInput
 from workflows.login_reissue import workflow_id as reissue_workflow_id
 from workflows.login_revocation import LoginCertRevocation, LoginRevocationInput, LoginRevocationResult
@@ -32,24 +31,40 @@ def _terms(settings: Settings) -> DeliveryTerms:
 
 # --- the tenant's requests ----------------------------------------------------------------------
 
-async def start_registration(processes: Processes, enrollment_id: int, public_id: str,
-                             rollback: Callable[[], None]) -> None:
-    """Starts the invitation's registration; ``Unavailable`` after ``rollback`` when Temporal cannot take it."""
+def registration_workflow_id(tenant_id: int, user_id: str, predecessor: str) -> str:
+    """One registration per tenant, user and predecessor (the newest registration the
+    invitation saw). Invitations made at the same moment see the same rows, so they
+    share this id and Temporal starts only one of them; a later one saw (and replaced) the open
+    one. So a user never has two open registrations."""
+    return f"login-registration-{tenant_id}-{user_id}-after-{predecessor}"
+
+
+async def start_registration(processes: Processes, enrollment_id: int, workflow_id: str,
+                             rollback: Callable[[], None]) -> bool:
+    """Starts the invitation's registration; False when a concurrent invitation took its id
+    (the caller undoes its row); ``Unavailable`` after ``rollback`` when Temporal cannot take it."""
     settings = processes.settings
-    await processes.start(
+    return await processes.start(
         LoginCertRegistration.run,
         RegistrationInput(enrollment_id, settings.otp_ttl.total_seconds(), settings.otp_max_attempts,
                           _terms(settings)),
-        id=registration_workflow_id(public_id), rollback=rollback, once=True)
+        id=workflow_id, rollback=rollback, once=True)
 
 
-async def replace(processes: Processes, workflow_id: str) -> None:
+async def replace(processes: Processes, workflow_id: str) -> bool:
     """A newer invitation replaces this registration: its steps are refused from now on.
-    Nothing to do when it has already finished."""
+    True also when it has already finished; False when it has not started (yet): another
+    invitation is being made at this moment."""
     try:
         await processes.update(workflow_id, LoginCertRegistration.replace, result_type=str)
-    except (Refused, Closed):
+    except Refused:
         pass
+    except Closed:
+        try:
+            await processes.status(workflow_id)
+        except Closed:
+            return False
+    return True
 
 
 async def start_reissue(processes: Processes, enrollment_id: int, public_id: str, user: str, previous_serial: str,

@@ -1,5 +1,7 @@
 """Creating accounts (operator CLI now; the staff desk later). Secrets are returned once, stored hashed."""
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from domain import credentials
-from store import audit, certificates
+from domain import throttle as throttle_policy
+from store import audit, certificates, throttle
 from store.db import session_scope
 from store.models import Customer, StaffUser, Tenant, utcnow
 
@@ -97,6 +100,54 @@ def create_staff(engine: Engine, username: str, role: str, password: str | None 
     except IntegrityError:
         raise AccountError(f"staff user {username!r} already exists") from None
     return password
+
+
+@dataclass(frozen=True)
+class ResetTarget:
+    id: int
+    access_key: str
+    organization: str
+
+
+def _email_digest(address: str) -> bytes:
+    return hashlib.sha256(address.strip().lower().encode()).digest()
+
+
+def reset_target(engine: Engine, access_key: str, email: str | None = None) -> ResetTarget | None:
+    """The customer a password reset is asked for: the one with ``access_key`` (and, given ``email``,
+    that address, compared without regard to case). None when there is none.
+
+    The same work whether the key exists and the address matches or not (issue 14): one lookup and
+    the two addresses' digests compared in constant time, a made-up address standing in for a
+    missing account's, so the answer's timing tells nothing about either.
+    """
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
+        target = ResetTarget(int(customer.id or 0), customer.access_key, customer.organization) if customer else None
+        stored = customer.email if customer else "nobody@reset.invalid"
+    if email is None:
+        return target
+    same = hmac.compare_digest(_email_digest(stored), _email_digest(email))
+    return target if same else None
+
+
+def unlock(engine: Engine, kind: str, name: str, actor: str = OPERATOR) -> bool:
+    """Ends the login lock of a staff member (``kind="staff"``, a username) or a customer
+    (``"customer"``, an access key) and forgets their failures: for the desk's supervisor and
+    ``certdesk staff unlock``. Whether it was locked; ``AccountError`` when there is no such account.
+    """
+    name = name.strip()
+    model, column, what = ((StaffUser, StaffUser.username, "staff user") if kind == throttle_policy.STAFF
+                           else (Customer, Customer.access_key, "customer with access key"))
+    with session_scope(engine) as s:
+        account = s.exec(select(model).where(column == name)).first()
+        if account is None:
+            raise AccountError(f"no {what} {name!r}")
+        key = throttle_policy.name_key(kind, name)
+        was_locked = throttle.wait_seconds(engine, [key]) > 0
+        throttle.forget(engine, key)
+        audit.record(s, actor, f"{kind}.unlocked", f"{kind}:{account.id}", name=name, was_locked=was_locked)
+    return was_locked
 
 
 def customers_awaiting_expiry(engine: Engine) -> list[tuple[int, int, datetime]]:

@@ -116,6 +116,20 @@ class StaffSession(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed guesses counted for a name or a client address (``domain.throttle``), in the database
+    so that every API process sees the same counts. ``version`` makes each update a compare-and-set."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=120)
+    failures: int = 0
+    started_at: datetime = ts(nullable=False)
+    last_failure_at: datetime = ts(nullable=False, index=True)
+    locked_until: datetime | None = ts(index=True)
+    version: int = 1
+
+
 class Task(SQLModel, table=True):
     """A human step of some workflow (T-1). The owning workflow decides; this row is what staff see."""
 

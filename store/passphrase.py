@@ -6,16 +6,22 @@ import secrets
 from domain.pki.errors import CaConfigurationError
 from domain.settings import Settings
 
+FILE_NAME = "ca-passphrase"  # development only: a random passphrase in the data directory
+
+
+def configured(settings: Settings) -> bool:
+    return settings.ca_passphrase is not None and bool(settings.ca_passphrase.get_secret_value())
+
 
 def passphrase(settings: Settings) -> str:
     """CERTDESK_CA_PASSPHRASE; a development stack without one gets a random one in its data dir."""
-    if settings.ca_passphrase is not None and settings.ca_passphrase.get_secret_value():
+    if settings.ca_passphrase is not None and configured(settings):
         return settings.ca_passphrase.get_secret_value()
     if settings.production:
         raise CaConfigurationError("CERTDESK_CA_PASSPHRASE must be set in production")
-    path = settings.data_dir / "ca-passphrase"
+    path = settings.data_dir / FILE_NAME
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))

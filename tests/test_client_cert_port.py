@@ -20,10 +20,12 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from api import client_certs
 from ca import authority
-from certdesk.client_cert_port import account_port_server, dev_tls_certificate
+from certdesk.client_cert_port import account_port_server, dev_tls_certificate, export_for_proxy
 from domain.pki import hierarchy
 from domain.settings import Settings
+from store import certificates
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import CertificateRecord
@@ -40,14 +42,19 @@ class Port:
     hits: list[str]
 
 
-def echo_app(header: str, hits: list[str]) -> FastAPI:
+def echo_app(settings: Settings, hits: list[str]) -> FastAPI:
     app = FastAPI()
+    # Even with the loopback client trusted as a proxy, on this port only the handshake counts.
+    app.state.settings = settings.model_copy(update={"trusted_proxies": "127.0.0.1, ::1"})
+    header = settings.client_cert_header
 
     @app.get("/echo")
     async def echo(request: Request) -> dict[str, list[str]]:
         hits.append(request.url.path)
+        believed = client_certs.client_certificate(request)
         return {"values": request.headers.getlist(header),
-                "underscored": request.headers.getlist(header.replace("-", "_"))}
+                "underscored": request.headers.getlist(header.replace("-", "_")),
+                "believed": [believed] if believed else []}
 
     return app
 
@@ -84,7 +91,7 @@ async def port(settings: Settings, engine: Engine, tmp_path: Path) -> AsyncItera
 
     settings = settings.model_copy(update={"tls_port": free_port()})
     hits: list[str] = []
-    server = account_port_server(echo_app(settings.client_cert_header, hits), settings, engine)
+    server = account_port_server(echo_app(settings, hits), settings, engine)
     async with serving(server):
         yield Port(f"https://{settings.api_host}:{settings.tls_port}", settings.client_cert_header,
                    settings.data_dir / "tls" / "dev-server-cert.pem", login_cert,
@@ -99,23 +106,24 @@ async def test_the_login_certificate_reaches_the_app(port: Port) -> None:
             received = x509.load_pem_x509_certificate(unquote(body["values"][0]).encode())
             assert received == port.login_cert
             assert "%0A" in body["values"][0] and "\n" not in body["values"][0]  # URL-encoded, like nginx's
+            assert body["believed"] == body["values"]
 
 
 async def test_no_certificate_no_header(port: Port) -> None:
     async with client(port) as http:
         body = (await http.get("/echo")).raise_for_status().json()
-    assert body == {"values": [], "underscored": []}
+    assert body == {"values": [], "underscored": [], "believed": []}
 
 
 async def test_a_header_sent_by_the_client_never_reaches_the_app(port: Port) -> None:
     spoofed = [(port.header, "forged"), (port.header.upper(), "forged"), (port.header.replace("-", "_"), "forged")]
     async with client(port) as http:
         body = (await http.get("/echo", headers=spoofed)).raise_for_status().json()
-    assert body == {"values": [], "underscored": []}
+    assert body == {"values": [], "underscored": [], "believed": []}
     async with client(port, port.login_files) as http:
         body = (await http.get("/echo", headers=spoofed)).raise_for_status().json()
     assert body["underscored"] == []
-    assert len(body["values"]) == 1
+    assert len(body["values"]) == 1 and body["believed"] == body["values"]
     assert x509.load_pem_x509_certificate(unquote(body["values"][0]).encode()) == port.login_cert
 
 
@@ -168,3 +176,18 @@ def test_the_development_listener_certificate_is_made_once(tmp_path: Path) -> No
     key_path.unlink()  # a lost key: a new pair
     dev_tls_certificate(tmp_path)
     assert x509.load_pem_x509_certificate(cert_path.read_bytes()) != renewed
+
+
+def test_the_proxy_gets_the_login_ca_chain_once_the_ca_exists(settings: Settings, engine: Engine,
+                                                               tmp_path: Path) -> None:
+    """compose's tls-setup: what nginx verifies client certificates against, and its listener pair."""
+    with pytest.raises(RuntimeError, match="does not exist yet"):
+        export_for_proxy(settings, tmp_path / "proxy", wait_seconds=0)
+    authority.ensure_hierarchy(engine, settings)
+    cert_path, key_path, chain_path = export_for_proxy(settings, tmp_path / "proxy", wait_seconds=0)
+    assert chain_path == tmp_path / "proxy" / "tls" / "login-ca-chain.pem"
+    chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
+    assert chain == [certificates.ca_certificate(engine, hierarchy.CLIENT_CA),
+                     certificates.ca_certificate(engine, hierarchy.CLIENT_ROOT)]  # the login CA, then its root
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    assert x509.load_pem_x509_certificate(cert_path.read_bytes()).issuer.rfc4514_string().startswith("CN=certdesk")

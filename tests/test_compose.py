@@ -119,7 +119,9 @@ def test_services_present(services: dict) -> None:
         ("temporal-ui", 8233, 8080),
         ("mailpit", 1025, 1025),
         ("mailpit", 8025, 8025),
-        ("api", 8000, 8000),
+        ("nginx", 80, 80),
+        ("nginx", 443, 443),
+        ("nginx", 8443, 8443),
     ],
 )
 def test_ports(services: dict, service: str, host: int, container: int) -> None:
@@ -141,11 +143,12 @@ def test_app_services_are_built_from_this_repository(services: dict, name: str) 
 @pytest.mark.parametrize(
     ("name", "command"),
     [
-        ("api", ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000"]),
+        ("api", ["uvicorn", "--factory", "api.app:create_app", "--host", "0.0.0.0", "--port", "8000",
+                 "--no-proxy-headers"]),
         ("worker", ["python", "-m", "certdesk.worker"]),
         ("migrate", ["certdesk", "migrate"]),
         ("account", ["uvicorn", "--factory", "api.login_account:create_account_app", "--host", "0.0.0.0",
-                     "--port", "8001"]),
+                     "--port", "8001", "--no-proxy-headers"]),
     ],
 )
 def test_app_commands(services: dict, name: str, command: list[str]) -> None:
@@ -388,3 +391,117 @@ def test_the_lookups_go_through_a_dnssec_validating_resolver(compose: dict, serv
     for name in lookers:
         assert env_of(services[name])["CERTDESK_DNS_RESOLVER"] == f"{address}:53", name
         assert "resolver" in depends_on(services[name]), name
+
+
+# --- the TLS terminator in front of the web apps (issue 14, finding 1) ---------------------------
+
+WEB_APPS = {"api": 8000, "account": 8001}  # service -> the port its uvicorn command listens on
+
+
+def _nginx_blocks(text: str) -> list:
+    """nginx.conf as nested lists: a directive is ``[name, *args]``, a block ``[name, *args, [children]]``."""
+    tokens = re.findall(r'"[^"]*"|\'[^\']*\'|[{};]|[^\s{};"\']+', re.sub(r"#[^\n]*", "", text))
+    stack: list[list] = [[]]
+    current: list[str] = []
+    for token in tokens:
+        if token == "{":
+            block: list = [*current, []]
+            stack[-1].append(block)
+            stack.append(block[-1])
+            current = []
+        elif token == "}":
+            stack.pop()
+        elif token == ";":
+            stack[-1].append(current)
+            current = []
+        else:
+            current.append(token.strip("\"'") if token[0] in "\"'" else token)
+    assert len(stack) == 1 and not current, "unbalanced nginx configuration"
+    return stack[0]
+
+
+def _directives(block: list, name: str) -> list[list[str]]:
+    return [d[1:] for d in block if d and d[0] == name and not isinstance(d[-1], list)]
+
+
+@pytest.fixture(scope="module")
+def nginx_conf(services: dict) -> list:
+    mounts = [str(v).split(":") for v in services["nginx"]["volumes"]]
+    source = next(src for src, target, *_ in mounts if target == "/etc/nginx/conf.d/default.conf")
+    return _nginx_blocks((ROOT / source).read_text(encoding="utf-8"))
+
+
+def _servers(conf: list) -> list[list]:
+    return [block[-1] for block in conf if block[0] == "server"]
+
+
+def _upstreams(server: list) -> set[str]:
+    return {d[0] for loc in server if loc[0] == "location" for d in _directives(loc[-1], "proxy_pass")}
+
+
+def test_nginx_is_the_only_way_in_to_the_web_apps(compose: dict, services: dict) -> None:
+    nginx = services["nginx"]
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+(-alpine)?", resolve_defaults(nginx["image"]))
+    address = nginx["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    assert address != services["resolver"]["networks"]["default"]["ipv4_address"]
+    for name in WEB_APPS:
+        assert not services[name].get("ports"), f"{name} is published: it must be reached through nginx only"
+        assert not services[name].get("expose") and "network_mode" not in services[name]
+        assert env_of(services[name])["CERTDESK_TRUSTED_PROXIES"] == address, name
+        assert name in depends_on(nginx)
+    # No other service believes a client-certificate header, and none is trusted from elsewhere.
+    for name, service in services.items():
+        if name not in WEB_APPS:
+            assert "CERTDESK_TRUSTED_PROXIES" not in env_of(service), name
+
+
+def test_nginx_verifies_client_certificates_and_alone_sets_the_header(services: dict, nginx_conf: list) -> None:
+    from domain.settings import Settings
+
+    header = Settings().client_cert_header.lower()
+    maps = {block[2]: block[-1] for block in nginx_conf if block[0] == "map" and block[1] == "$ssl_client_verify"}
+    assert len(maps) == 1, "one map from $ssl_client_verify to the header's value"
+    (variable, entries), = maps.items()
+    assert {e[0]: e[1] for e in entries} == {"SUCCESS": "$ssl_client_escaped_cert", "default": ""}
+    assert ["off"] in _directives(nginx_conf, "underscores_in_headers")  # X_SSL_Client_Cert is dropped
+
+    reached: dict[str, set[str]] = {}
+    for server in _servers(nginx_conf):
+        upstreams = _upstreams(server)
+        sets = {d[0].lower(): d[1] for d in _directives(server, "proxy_set_header")}
+        # Set at the server level and nowhere overridden (a location's own proxy_set_header would drop them).
+        assert not any(_directives(loc[-1], "proxy_set_header") for loc in server if loc[0] == "location")
+        assert header in sets, f"a server that does not set {header} passes on the client's"
+        assert sets["x-forwarded-for"] == "$remote_addr"  # replaced, not appended to the client's
+        listens = _directives(server, "listen")
+        if any("ssl" in d for d in listens):
+            assert sets[header] == variable
+            assert _directives(server, "ssl_verify_client")[0][0] in ("on", "optional")
+            assert _directives(server, "ssl_client_certificate")[0][0].endswith("/login-ca-chain.pem")
+            for upstream in upstreams:
+                reached.setdefault(upstream, set()).add("tls")
+        else:
+            assert sets[header] == ""  # plain http: never a certificate
+            locations = {loc[1] for loc in server if loc[0] == "location"}
+            assert locations == {"/pki/", "/ocsp", "/"}
+            assert _upstreams([loc for loc in server if loc[0] == "location" and loc[1] == "/"]) == set()
+    assert reached == {f"http://{name}:{port}": {"tls"} for name, port in WEB_APPS.items()}
+
+
+def test_nginx_reads_what_tls_setup_writes(services: dict, nginx_conf: list) -> None:
+    from certdesk.client_cert_port import CLIENT_CA_BUNDLE_NAME, DEV_CERT_NAME, DEV_KEY_NAME
+
+    setup = services["tls-setup"]
+    assert setup["restart"] == "no" and depends_on(services["nginx"])["tls-setup"] == "service_completed_successfully"
+    assert setup["command"][:3] == ["python", "-m", "certdesk.client_cert_port"]
+    written = setup["command"][3]
+    volume = next(str(v).split(":")[0] for v in setup["volumes"] if str(v).split(":")[1] == written)
+    mounted = next(str(v).split(":")[1] for v in services["nginx"]["volumes"] if str(v).split(":")[0] == volume)
+    expected = {f"{mounted}/tls/{name}" for name in (CLIENT_CA_BUNDLE_NAME, DEV_CERT_NAME, DEV_KEY_NAME)}
+    used = {d[0] for server in _servers(nginx_conf)
+            for name in ("ssl_certificate", "ssl_certificate_key", "ssl_client_certificate")
+            for d in _directives(server, name)}
+    assert used == expected
+    assert "/ca-keys" not in str(setup["volumes"])  # it writes public certificates and a listener key only

@@ -105,20 +105,24 @@ async def test_changing_the_password_stops_the_initial_password_timer(
     assert await asyncio.wait_for(handle.result(), 30) is False  # ended at once, nothing expired
 
 
-async def test_repeated_failures_lock_and_a_reset_is_the_way_out(
+async def test_repeated_failures_lock_for_a_while_and_a_reset_ends_the_lock(
     portal: httpx.AsyncClient, local_stack: Settings, engine: Engine, smtp_sink: tuple[int, Path]
 ) -> None:
     new = _customer(engine)
     session = await _login(portal, new.access_key, new.initial_password)
-    for expected in (401, 401, 423):
+    for _ in range(3):  # login_max_failures in this fixture
         r = await _login(portal, new.access_key, "not the password")
-        assert r.status_code == expected
-    assert r.json()["error"] == "locked" and "reset" in r.json()["message"]
-    assert (await _login(portal, new.access_key, new.initial_password)).status_code == 423
-    assert (await portal.get("/api/v1/account", headers=_bearer(session))).status_code == 401  # locked out now
+        assert r.status_code == 401 and r.json()["error"] == "invalid"
+    locked = await _login(portal, new.access_key, new.initial_password)  # even the right password waits
+    assert locked.status_code == 429 and locked.json()["error"] == "too_many_attempts"
+    assert locked.headers["retry-after"] == "900" and "15 minutes" in locked.json()["message"]
+    # Someone else's guesses end nobody's session (issue 14): the owner is still logged in.
+    assert (await portal.get("/api/v1/account", headers=_bearer(session))).json()["error"] == "password_change_required"
     with session_scope(engine) as s:
         actions = [e.action for e in s.exec(select(AuditEvent).where(AuditEvent.subject == f"customer:{new.id}"))]
-    assert actions.count("customer.login_failed") == 2 and "customer.locked" in actions  # visible to staff
+        lock = s.exec(select(AuditEvent).where(AuditEvent.action == "login.locked")).one()
+    assert actions.count("customer.login_failed") == 3  # visible to staff
+    assert lock.subject == f"name:customer:{new.access_key}" and lock.details["failures"] == 3
 
     # The way out: support resets it (the activity the PasswordReset workflow runs on "reset").
     expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
@@ -215,6 +219,7 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
             "public_url": "http://pki.certdesk-test.com",
             "ca_passphrase": SecretStr("second factor test"),
             "login_max_failures": 3,
+            "trusted_proxies": "127.0.0.1",  # ASGITransport's client: the TLS terminator here
         }
     )
     authority.ensure_hierarchy(engine, settings)
@@ -238,15 +243,23 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
                 json={"access_key": customer.access_key, "password": customer.initial_password},
             )
 
+        # Every refusal of the certificate answers as a wrong password does: it confirms neither
+        # the password nor the binding (issue 14); the reason is for staff, in the audit.
+        wrong = await http.post("/api/v1/session", json={"access_key": "99999999", "password": "x"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid"
         refused = await login(new, None)
-        assert refused.status_code == 401 and refused.json()["error"] == "client_certificate"
-        assert "not bound" in (await login(new, other.pem)).json()["message"]
+        assert (refused.status_code, refused.json()) == (401, wrong.json())
+        assert (await login(new, other.pem)).json() == wrong.json()
         assert (await login(unbound, None)).status_code == 200  # "bound": only bound accounts need one
         assert (await login(new, mine.pem)).status_code == 200
         authority.revoke(engine, settings, "login-ca", mine.serial, "keyCompromise", "test")
-        assert "revoked" in (await login(new, mine.pem)).json()["message"]
+        assert (await login(new, mine.pem)).json() == wrong.json()
         tls_root = certificates.ca_certificate(engine, "tls-root").public_bytes(serialization.Encoding.PEM).decode()
-        assert "not issued by" in (await login(new, tls_root)).json()["message"]
+        assert (await login(new, tls_root)).json() == wrong.json()
+        with session_scope(engine) as s:
+            reasons = [a.details["reason"] for a in s.exec(select(AuditEvent).where(
+                AuditEvent.action == "customer.login_refused", AuditEvent.subject == f"customer:{new.id}")).all()]
+        assert reasons == ["required", "not_bound", "revoked", "foreign"]
         # Refusals for the certificate are not password guesses: the account is not locked.
         with session_scope(engine) as s:
             assert s.exec(select(Customer).where(Customer.id == new.id)).one().locked_at is None
@@ -260,6 +273,9 @@ def test_required_mode_refuses_accounts_without_a_bound_certificate(settings: Se
     with pytest.raises(LoginRefused) as refused:
         customer_auth.login(engine, settings.model_copy(update={"customer_client_cert": "required"}),
                             new.access_key, new.initial_password)
-    assert refused.value.code == "client_certificate" and refused.value.reason == "client_certificate_none_bound"
+    assert refused.value.code == "invalid" and not refused.value.reason  # as a wrong password (issue 14)
+    with session_scope(engine) as s:
+        refusal = s.exec(select(AuditEvent).where(AuditEvent.action == "customer.login_refused")).one()
+    assert refusal.details == {"reason": "none_bound", "password_right": True}
     token, _ = customer_auth.login(engine, settings, new.access_key, new.initial_password)  # "off" by default
     assert token

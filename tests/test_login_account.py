@@ -25,7 +25,7 @@ from domain.pki.profiles import LOGIN_DAYS
 from domain.settings import Settings
 from store import accounts
 from store.db import session_scope
-from store.models import AuditEvent, LoginEvent, LoginUser, utcnow
+from store.models import AuditEvent, EndUserSession, LoginEvent, LoginUser, utcnow
 from tests.conftest import free_port, serving
 from tests.test_client_cert_port import self_signed
 from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
@@ -127,7 +127,7 @@ async def test_certificates_that_do_not_log_in(case: str, settings: Settings, en
     stranger = self_signed(ec.generate_private_key(ec.SECP256R1()), utcnow() + timedelta(days=1))
     pems = {"foreign": stranger.public_bytes(Encoding.PEM).decode(), "garbage": "not a certificate"}
     pem = pems.get(case, issued.pem)
-    app = create_account_app(settings)
+    app = create_account_app(settings.model_copy(update={"trusted_proxies": "127.0.0.1"}))  # ASGITransport's
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://account.test") as http:
         page = await http.get("/account", headers={settings.client_cert_header: quote(pem, safe="")})
         api = await http.get("/api/v1/me", headers={settings.client_cert_header: quote(pem, safe=""),
@@ -137,3 +137,50 @@ async def test_certificates_that_do_not_log_in(case: str, settings: Settings, en
                                                               else "certificate_invalid")
     with session_scope(engine) as s:
         assert not s.exec(select(LoginEvent)).all()  # no login happened
+
+
+def _holder(settings: Settings, engine: Engine, user_id: str) -> str:
+    """A login user of a new tenant with a fresh login certificate; its PEM."""
+    tenant_id, _ = accounts.create_tenant(engine, f"Shop of {user_id}")
+    issued = authority.issue_login(engine, settings, f"key-{user_id}", "Kato Jiro", "test")
+    with session_scope(engine) as s:
+        s.add(LoginUser(tenant_id=tenant_id, user_id=user_id, email=f"{user_id}@example.jp",
+                        certificate_name="Kato Jiro", certificate_serial=issued.serial))
+    return issued.pem
+
+
+async def test_cookieless_calls_are_one_login_per_certificate_session(settings: Settings, engine: Engine) -> None:
+    """Finding 8: a script calling the API with its certificate and no cookie logs in once, not per call."""
+    authority.ensure_hierarchy(engine, settings)
+    mine, theirs = _holder(settings, engine, "u-1"), _holder(settings, engine, "u-2")
+    app = create_account_app(settings.model_copy(update={"trusted_proxies": "127.0.0.1"}))
+
+    def logins(user_id: str) -> int:
+        with session_scope(engine) as s:
+            user = s.exec(select(LoginUser).where(LoginUser.user_id == user_id)).one()
+            return len(s.exec(select(LoginEvent).where(LoginEvent.login_user_id == user.id)).all())
+
+    async def call(pem: str, path: str = "/api/v1/me") -> httpx.Response:
+        # A new client each time: nothing is kept between calls, as with curl.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://account.test",
+                                     headers={settings.client_cert_header: quote(pem, safe="")}) as http:
+            return (await http.get(path)).raise_for_status()
+
+    for path in ("/api/v1/me", "/api/v1/me/logins", "/account", "/account/history", "/api/v1/me"):
+        await call(mine, path)
+    await call(theirs)
+    assert (logins("u-1"), logins("u-2")) == (1, 1)
+    assert len((await call(mine, "/api/v1/me/logins")).json()) == 1
+
+    # Logging out ends the certificate's session: the next call is a new login.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://account.test",
+                                 headers={settings.client_cert_header: quote(mine, safe="")}) as browser:
+        page = await browser.get("/account")
+        csrf = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+        assert (await browser.post("/account/logout", data={"csrf_token": csrf},
+                                   headers={"origin": "https://account.test"})).status_code == 200
+    await call(mine)
+    await call(mine)
+    assert (logins("u-1"), logins("u-2")) == (2, 1)
+    with session_scope(engine) as s:
+        assert len(s.exec(select(EndUserSession)).all()) == 2  # one live session per holder, not per call

@@ -75,6 +75,11 @@ async def service(time_skipping_env: WorkflowEnvironment, settings: Settings, en
 
 
 
+def row_workflow_id(svc: Service, public_id: str) -> str:
+    with session_scope(svc.engine) as s:
+        return s.exec(select(Enrollment.workflow_id).where(Enrollment.public_id == public_id)).one()
+
+
 async def staff_token(svc: Service) -> dict[str, str]:
     accounts.create_staff(svc.engine, "sato", "support", password="correct horse battery")
     login = await svc.http.post("/api/v1/staff/session", json={"username": "sato", "password": "correct horse battery"})
@@ -228,7 +233,7 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
         details = " ".join(str(a.details) for a in s.exec(select(AuditEvent)).all())
     assert invitation["one_time_password"] not in details and password not in details and "pochi" not in details
     # Nor the workflow's history: the steps told it only right or wrong.
-    history = (await svc.env.client.get_workflow_handle(f"login-registration-{invitation['id']}")
+    history = (await svc.env.client.get_workflow_handle(row_workflow_id(svc, invitation["id"]))
                .fetch_history()).to_json()
     payloads = " ".join(base64.b64decode(p).decode(errors="replace")
                         for p in re.findall(r'"data":\s*"([^"]+)"', history))

@@ -44,7 +44,7 @@ def test_defaults_are_the_seeds_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.reissue_window == timedelta(days=25)
     assert s.initial_password_ttl == timedelta(days=30)
     assert (s.otp_max_attempts, s.secret_answer_max_attempts, s.password_reset_business_days,
-            s.login_max_failures) == (5, 5, 3, 10)
+            s.login_max_failures) == (5, 5, 3, 5)
     assert (s.temporal_port, s.temporal_ui_port, s.api_port, s.tls_port) == (7233, 8233, 8000, 8443)
     assert s.language == "ja"
 

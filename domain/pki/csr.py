@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from domain.pki.errors import CsrError
@@ -15,6 +19,9 @@ from domain.pki.names import FIELD as NAMES_FIELD
 from domain.pki.names import normalise_dns_name
 
 DEFAULT_MAX_NAMES = 100
+# Exactly one PEM block, whitespace around it allowed: no second CSR, no junk before or after,
+# no RFC 1421 headers. What is kept is the canonical re-encoding, never the text as sent.
+_PEM = re.compile(rb"-----BEGIN (NEW )?CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]+)-----END \1?CERTIFICATE REQUEST-----")
 
 
 @dataclass(frozen=True)
@@ -23,14 +30,28 @@ class CheckedCsr:
     dns_names: list[str]  # lowercase, in CSR order, CN included
     common_name: str | None
     key_description: str  # e.g. "RSA-2048", "ECDSA-P-256"
+    pem: str  # the canonical PEM of the one CSR parsed: what is stored
+
+
+def _der(data: bytes) -> bytes:
+    """The DER of the one PEM block ``data`` holds (or ``data`` itself when it is DER)."""
+    if not data.lstrip().startswith(b"-----"):
+        return data
+    block = _PEM.fullmatch(data.strip())
+    if block is None:
+        raise CsrError("csr", "the CSR must be exactly one PEM block (-----BEGIN CERTIFICATE REQUEST-----"
+                              " … -----END CERTIFICATE REQUEST-----) with nothing before or after it")
+    try:
+        return base64.b64decode(b"".join(block.group(2).split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise CsrError("csr", "the CSR's PEM body is not valid base64") from None
 
 
 def _load(pem_or_der: str | bytes) -> x509.CertificateSigningRequest:
     data = pem_or_der.encode("ascii", "replace") if isinstance(pem_or_der, str) else pem_or_der
+    der = _der(data)
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_csr(data.strip())
-        return x509.load_der_x509_csr(data)
+        return x509.load_der_x509_csr(der)  # refuses bytes after the structure
     except ValueError as exc:
         raise CsrError("csr", f"the CSR could not be parsed as PEM or DER ({exc})") from None
 
@@ -96,4 +117,5 @@ def parse_csr(pem_or_der: str | bytes, max_names: int = DEFAULT_MAX_NAMES) -> Ch
                 "common_name",
                 f"the common name {common_name!r} must also be listed in the subjectAltName",
             )
-    return CheckedCsr(public_key, names, common_name, key_description)
+    return CheckedCsr(public_key, names, common_name, key_description,
+                      csr.public_bytes(Encoding.PEM).decode("ascii"))

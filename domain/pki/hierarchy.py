@@ -11,6 +11,7 @@ only as encrypted PKCS#8 PEM.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from domain.pki.extensions import (
     random_serial,
     ski,
 )
+from domain.pki.key_encryption import encrypt_private_key
 from domain.pki.lint import CaPrivateKey, LintProfile, sign_linted
 
 TLS_ROOT, TLS_CA, TLS_OCSP = "tls-root", "server-ca", "server-ocsp"
@@ -87,11 +89,7 @@ def _passphrase(passphrase: str | bytes) -> bytes:
 
 
 def encrypt_key(key: CaPrivateKey, passphrase: str | bytes) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(_passphrase(passphrase)),
-    ).decode("ascii")
+    return encrypt_private_key(key, _passphrase(passphrase))  # PBKDF2 at 600,000 iterations
 
 
 def load_signer(material: CaMaterial, passphrase: str | bytes) -> CaSigner:
@@ -103,6 +101,15 @@ def load_signer(material: CaMaterial, passphrase: str | bytes) -> CaSigner:
     if cert.public_key() != key.public_key():
         raise ValueError(f"{material.name}: the private key does not match the certificate")
     return CaSigner(material.name, cert, key)
+
+
+# Makes the key pair of a root or issuing CA (by name and curve): in software here, on a token
+# when the CA's key store is one (ca/keystore.py).
+KeyMaker = Callable[[str, ec.EllipticCurve], CaPrivateKey]
+
+
+def software_key(name: str, curve: ec.EllipticCurve) -> CaPrivateKey:
+    return ec.generate_private_key(curve)
 
 
 def _ca_key_usage() -> x509.KeyUsage:
@@ -123,8 +130,9 @@ def _start(now: datetime) -> datetime:
     return now.replace(microsecond=0)
 
 
-def create_root(name: str, organisation: str, country: str, common_name: str, now: datetime) -> CaSigner:
-    key = ec.generate_private_key(ec.SECP384R1())
+def create_root(name: str, organisation: str, country: str, common_name: str, now: datetime,
+                new_key: KeyMaker = software_key) -> CaSigner:
+    key = new_key(name, ec.SECP384R1())
     subject = ca_subject(organisation, country, common_name)
     builder = x509.CertificateBuilder(
         issuer_name=subject,
@@ -152,8 +160,9 @@ def create_issuing_ca(
     public_url: str,
     eku: x509.ObjectIdentifier,
     now: datetime,
+    new_key: KeyMaker = software_key,
 ) -> CaSigner:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key(name, ec.SECP256R1())
     builder = (
         x509.CertificateBuilder(
             issuer_name=root.certificate.subject,
@@ -236,18 +245,31 @@ def create_hierarchy(
 ) -> Hierarchy:
     """Creates both hierarchies; `public_url` is where CRLs, CA certificates and OCSP are served."""
     _passphrase(passphrase)  # fail before doing any work
+    signers = build_hierarchy(public_url, organisation, now, country)
+    return Hierarchy(tuple(_material(signer, passphrase) for signer in signers))
+
+
+def build_hierarchy(
+    public_url: str,
+    organisation: str,
+    now: datetime,
+    country: str = "US",
+    new_key: KeyMaker = software_key,
+) -> tuple[CaSigner, ...]:
+    """Both hierarchies as signers; the roots' and issuing CAs' keys come from `new_key`, the
+    responders' are made here (they only sign OCSP answers and are kept encrypted in the database)."""
     distribution_base(public_url)
     signers: list[CaSigner] = []
     for root_name, ca_name, ocsp_name, label, eku in (
         (TLS_ROOT, TLS_CA, TLS_OCSP, "TLS", ExtendedKeyUsageOID.SERVER_AUTH),
         (CLIENT_ROOT, CLIENT_CA, CLIENT_OCSP, "Client Authentication", ExtendedKeyUsageOID.CLIENT_AUTH),
     ):
-        root = create_root(root_name, organisation, country, f"{organisation} {label} Root CA", now)
+        root = create_root(root_name, organisation, country, f"{organisation} {label} Root CA", now, new_key)
         issuing = create_issuing_ca(
-            ca_name, root, organisation, country, f"{organisation} {label} Issuing CA", public_url, eku, now
+            ca_name, root, organisation, country, f"{organisation} {label} Issuing CA", public_url, eku, now, new_key
         )
         ocsp = issue_ocsp_responder(
             ocsp_name, issuing, organisation, country, f"{organisation} {label} OCSP Responder", now
         )
         signers += [root, issuing, ocsp]
-    return Hierarchy(tuple(_material(signer, passphrase) for signer in signers))
+    return tuple(signers)
