@@ -110,7 +110,10 @@ def count_failure(account: Any, max_failures: int) -> bool:
 
 
 def check_csrf(via: str, expected: str, submitted: str | None) -> None:
-    """Cookie sessions must prove the form came from our page; bearer tokens are not sent by browsers."""
+    """Cookie sessions must prove the form came from our page; bearer tokens are not sent by browsers.
+
+    Every request has already passed api/csrf.py (token or our Origin); the forms that call this
+    also insist on the token itself."""
     if via == "cookie" and not hmac.compare_digest(expected, submitted or ""):
         raise ApiError(403, "csrf")
 

@@ -5,33 +5,24 @@
 * No page takes its status or its words from the query string (``?status=599&error=…``).
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Engine
 
 from api.app import create_app
 from api.login_account import create_account_app
 from domain.settings import Settings
 from store import accounts
+from tests.route_table import path_params, walk
 
 OVERFLOW = str(2**63)  # 9223372036854775808
 PASSWORD = "correct horse battery"
 INJECTED = "INJECTED-by-the-link"
 HOSTILE_QUERY = {name: INJECTED for name in ("error", "message", "msg", "date", "done", "dcv", "detail", "title")}
-
-
-def _path_params(dependant: Dependant) -> Iterator[tuple[str, object]]:
-    """Every path parameter the route or its dependencies declare: (name, type)."""
-    for field in dependant.path_params:
-        yield field.name, field.field_info.annotation
-    for sub in dependant.dependencies:
-        yield from _path_params(sub)
 
 
 @dataclass(frozen=True)
@@ -44,16 +35,15 @@ class Call:
 def calls(app: FastAPI, int_value: str) -> list[Call]:
     """One call per route and method: integer parameters get ``int_value``, the others a plain word."""
     found = []
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if not isinstance(route, APIRoute):
+    for entry in walk(app):
+        if entry.dependant is None:
             continue
-        params = dict(_path_params(route.dependant))
+        params = dict(path_params(entry.dependant))
         ints = tuple(name for name, kind in params.items() if kind is int)
-        path = str(context.path_format)
+        path = entry.path
         for name in params:
             path = path.replace("{" + name + "}", int_value if name in ints else "x")
-        found.extend(Call(method, path, ints) for method in sorted(context.methods or ()))
+        found.append(Call(entry.method, path, ints))
     return found
 
 

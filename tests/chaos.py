@@ -1,0 +1,237 @@
+"""Crashes while people are in the middle of things: ``certdesk up`` (and everything it started) is
+killed with SIGKILL at random moments while login-certificate registrations and server-certificate
+applications are in flight; each person simply retries what failed, as people do. Afterwards every
+process has completed, each issuance made exactly one certificate and each business event at most
+one e-mail.
+
+Used by ``tests/test_chaos.py`` (small, in CI) and ``bench/chaos.py`` (larger runs).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+from store.db import make_engine, session_scope
+from store.models import Application, CertificateRecord, Enrollment
+from tests.stack import Stack, cli_json, stack_env
+from tests.test_certificate_authority import make_csr
+
+PASSWORD = "a much better passphrase"
+STAFF_PASSWORD = "chaos staff passphrase"
+
+
+class Down(Exception):
+    """The stack did not answer (it is being killed or restarted): try again."""
+
+
+@dataclass
+class Report:
+    registrations: int = 0
+    downloaded: int = 0
+    stranded: int = 0  # the download password was cut off with its answer (issue 15's case)
+    applications: int = 0
+    issued: int = 0
+    kills: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+class People:
+    """What the people do, over HTTP, retrying whatever the crash cut off."""
+
+    def __init__(self, stack: Stack, report: Report, deadline: float) -> None:
+        self.stack, self.report, self.deadline = stack, report, deadline
+
+    def call(self, what: str, method: str, path: str, browser: httpx.Client | None = None,
+             **kw: object) -> httpx.Response:
+        """``browser``: a person's own client, keeping the cookies a step sets (the end user's step cookie)."""
+        while time.monotonic() < self.deadline:
+            try:
+                r = (browser or httpx).request(method, f"{self.stack.base}{path}", timeout=15,  # type: ignore[arg-type]
+                                               **kw)
+            except httpx.HTTPError:
+                r = None
+            if r is not None and r.status_code < 500 and r.status_code != 429:
+                return r
+            self.report.retries[what] += 1
+            time.sleep(0.5)
+        raise TimeoutError(f"{what}: no answer before the deadline")
+
+    def mails(self, to: str) -> list[dict[str, object]]:
+        r = self.call("mailbox", "GET", "/dev/mailbox/messages")
+        return [m for m in r.json() if m["to"] == to]
+
+    def wait_mail(self, to: str, subject: str) -> dict[str, object]:
+        while time.monotonic() < self.deadline:
+            found = [m for m in self.mails(to) if subject in str(m["subject"])]
+            if found:
+                return found[0]
+            time.sleep(0.5)
+        raise TimeoutError(f"no mail {subject!r} to {to}")
+
+    def register(self, api_key: str, n: int) -> None:
+        """Invitation → one-time password → secret question → download (L-1)."""
+        tenant = {"authorization": f"Bearer {api_key}"}
+        email = f"user{n}@chaos.example.jp"
+        invited = self.call("invite", "POST", "/api/v1/enrollments", headers=tenant, json={
+            "user_id": f"u-{n}", "email": email, "name": f"利用者 {n}"})
+        if invited.status_code == 409:  # an earlier attempt made it; the tenant invites again
+            invited = self.call("invite", "POST", "/api/v1/enrollments", headers=tenant, json={
+                "user_id": f"u-{n}", "email": email, "name": f"利用者 {n}"})
+        if invited.status_code != 201:
+            self.report.problems.append(f"invite {n}: {invited.status_code} {invited.text[:200]}")
+            return
+        self.report.registrations += 1
+        body = invited.json()
+        token = body["enrollment_url"].rstrip("/").rsplit("/", 1)[1]
+        with httpx.Client() as browser:
+            self._register(browser, n, email, token, body["one_time_password"])
+
+    def _register(self, browser: httpx.Client, n: int, email: str, token: str, one_time_password: str) -> None:
+        otp = self.call("otp", "POST", f"/api/v1/enroll/{token}/otp", browser,
+                        json={"one_time_password": one_time_password})
+        if otp.status_code != 200:
+            self.report.problems.append(f"otp {n}: {otp.status_code} {otp.text[:200]}")
+            return
+        question = otp.json()["questions"][0]["id"]
+        while True:
+            secret = self.call("secret", "POST", f"/api/v1/enroll/{token}/secret", browser,
+                               json={"question_id": question, "answer": "Tanaka"})
+            refused = secret.json().get("error") if secret.status_code == 409 else None
+            if refused != "otp_first" or time.monotonic() > self.deadline:
+                break
+            time.sleep(0.5)  # the OTP taken a moment ago is not mirrored yet (issue 15): a person tries again
+        if refused in ("registering", "issuing", "download", "delivering"):
+            # An earlier attempt took effect and the crash cut off its answer: the download
+            # password shown once is gone (issue 15). Nothing else may go wrong.
+            self.report.stranded += 1
+            return
+        if secret.status_code != 200:
+            self.report.problems.append(f"secret {n}: {secret.status_code} {secret.text[:200]}")
+            return
+        password = secret.json()["download_password"]
+        mail = self.wait_mail(email, "ダウンロード")
+        download = str(mail["body"]).split("/download/", 1)[1].split()[0]
+        got = self.call("download", "POST", f"/api/v1/downloads/{download}", json={"download_password": password})
+        if got.status_code == 200:
+            self.report.downloaded += 1
+        else:
+            self.report.problems.append(f"download {n}: {got.status_code} {got.text[:200]}")
+
+    def apply(self, staff: dict[str, str], n: int) -> None:
+        """A new application → its DNS record placed → the desk's checks → approved → issued (S-2)."""
+        created = cli_json(self.stack.env, "customer", "create", "--org", f"障害試験{n}株式会社",
+                           "--email", f"it{n}@chaos.example.jp")
+        session = self.call("login", "POST", "/api/v1/session", json={
+            "access_key": created["access_key"], "password": created["initial_password"]}).json()
+        customer = {"authorization": f"Bearer {session['token']}"}
+        self.call("password", "POST", "/api/v1/password", headers=customer, json={
+            "current_password": created["initial_password"], "new_password": PASSWORD})
+        name = f"www.chaos{n}.co.jp"
+        applied = self.call("apply", "POST", "/api/v1/applications", headers=customer, json={
+            "type": "new", "product": "ov", "csr": make_csr(name), "agree_terms": True,
+            "organization": {"name": f"障害試験{n}株式会社", "country": "JP", "state": "東京都",
+                             "locality": "千代田区"}})
+        if applied.status_code != 201:
+            self.report.problems.append(f"apply {n}: {applied.status_code} {applied.text[:200]}")
+            return
+        self.report.applications += 1
+        app_id = applied.json()["id"]
+        path = f"/api/v1/applications/{app_id}"
+        while time.monotonic() < self.deadline:
+            rows = self.call("dcv", "GET", f"{path}/domain-validations", headers=customer).json()
+            if rows and rows[0]["random_value"]:
+                break
+            time.sleep(0.5)
+        record = {"name": rows[0]["dns_record_name"], "type": "TXT", "value": rows[0]["random_value"]}
+        self.call("dns", "POST", "/dev/dns/records", json=record)
+        task_id = None
+        while time.monotonic() < self.deadline and task_id is None:
+            self.call("recheck", "POST", f"{path}/domain-validations/recheck", headers=customer)
+            tasks = self.call("tasks", "GET", "/api/v1/tasks?state=open&kind=application_review", headers=staff)
+            task_id = next((t["id"] for t in tasks.json() if t["subject"] == f"application:{app_id}"), None)
+            time.sleep(0.5)
+        for check in ({"check": "organization", "source": "nta_corporate_number", "outcome": "confirmed"},
+                      {"check": "phone_callback", "source": "telephone_directory", "reference": "03-1234-5678",
+                       "outcome": "confirmed"}):
+            self.call("check", "POST", f"/api/v1/tasks/{task_id}/checks", headers=staff, json=check)
+        while time.monotonic() < self.deadline:
+            done = self.call("approve", "POST", f"/api/v1/tasks/{task_id}/complete", headers=staff,
+                             json={"outcome": "approve"})
+            status = self.call("status", "GET", path, headers=customer).json()["status"]
+            if status == "issued":
+                self.report.issued += 1
+                return
+            if done.status_code not in (200, 409):
+                self.report.problems.append(f"approve {n}: {done.status_code} {done.text[:200]}")
+                return
+            time.sleep(0.5)
+
+
+def _killer(stack: Stack, report: Report, kills: int, rng: random.Random, stop: threading.Event) -> None:
+    for _ in range(kills):
+        if stop.wait(rng.uniform(2.0, 6.0)):
+            return
+        stack.kill()
+        report.kills += 1
+        stack.start()
+
+
+def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int = 1,
+        seconds: float = 240) -> tuple[Report, Path]:
+    """Runs the people and the killer against a fresh ``certdesk up``; the report and the database."""
+    env = stack_env(tmp / "var")
+    stack = Stack(env, tmp / "up.log")
+    report, rng = Report(), random.Random(seed)
+    stack.start()
+    try:
+        api_key = cli_json(env, "tenant", "create", "障害試験サイト")["api_key"]
+        cli_json(env, "staff", "create", "chaos", "--role", "supervisor", "--password", STAFF_PASSWORD)
+        people = People(stack, report, time.monotonic() + seconds)
+        token = people.call("staff", "POST", "/api/v1/staff/session",
+                            json={"username": "chaos", "password": STAFF_PASSWORD}).json()["token"]
+        staff = {"authorization": f"Bearer {token}"}
+        stop = threading.Event()
+        killer = threading.Thread(target=_killer, args=(stack, report, kills, rng, stop), daemon=True)
+        workers = [threading.Thread(target=people.register, args=(api_key, n)) for n in range(registrations)]
+        workers += [threading.Thread(target=people.apply, args=(staff, n)) for n in range(applications)]
+        killer.start()
+        for w in workers:
+            w.start()
+            time.sleep(rng.uniform(0, 0.3))
+        for w in workers:
+            w.join(seconds + 30)
+        stop.set()
+        killer.join(120)
+        mails = people.call("mailbox", "GET", "/dev/mailbox/messages").json()
+        events = Counter(str(m["headers"].get("X-Certdesk-Event")) for m in mails)
+        report.problems += [f"mailed {n} times: {event}" for event, n in events.items() if n > 1]
+    finally:
+        stack.stop()
+    return report, tmp / "var" / "certdesk.db"
+
+
+def one_certificate_per_issuance(db: Path) -> list[str]:
+    """Every certificate signed belongs to exactly one issued application or registration, and each of
+    those has exactly one: nothing signed twice, nothing signed and lost."""
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with session_scope(engine) as s:
+            signed = [c.serial for c in s.exec(select(CertificateRecord)).all() if c.state != "reserved"]
+            wanted = [a.certificate_serial for a in s.exec(select(Application)).all() if a.certificate_serial]
+            wanted += [e.certificate_serial for e in s.exec(select(Enrollment)).all() if e.certificate_serial]
+    finally:
+        engine.dispose()
+    problems = [f"{serial}: signed {n} times" for serial, n in Counter(signed).items() if n > 1]
+    problems += [f"{serial}: signed but no issuance holds it" for serial in set(signed) - set(wanted)]
+    problems += [f"{serial}: held but never signed" for serial in set(wanted) - set(signed)]
+    problems += [f"{serial}: held by two issuances" for serial, n in Counter(wanted).items() if n > 1]
+    return problems
