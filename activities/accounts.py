@@ -102,7 +102,6 @@ class PasswordResetActivities:
             customer.password_is_initial, customer.password_expired = True, False
             customer.password_version += 1
             customer.password_expires_at = datetime.fromisoformat(ref.expires_at)
-            customer.failed_logins, customer.locked_at = 0, None
             s.add(customer)
             # Whoever held a session with the old password holds nothing now.
             s.exec(delete(CustomerSession).where(CustomerSession.customer_id == customer.id))

@@ -79,7 +79,9 @@ def validation_fields(request: Request, errors: list[Any]) -> list[dict[str, str
         kind = e["type"]
         if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
             kind = str(ctx["error"])  # our validators raise ValueError("<code>")
-        fields.append({"field": _field_name(e["loc"]), "message": field_message(request, kind, ctx)})
+        # Unparsable JSON is located at a character offset ("body", 12): the field is the body itself.
+        field = "body" if kind == "json_invalid" else _field_name(e["loc"])
+        fields.append({"field": field, "message": field_message(request, kind, ctx)})
     return fields
 
 

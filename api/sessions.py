@@ -100,15 +100,6 @@ def refuse_anonymous(request: Request, who: str, page_exception: type[Exception]
     raise page_exception()
 
 
-def count_failure(account: Any, max_failures: int) -> bool:
-    """One more wrong password in a row for a staff or customer account; True when it now locks."""
-    account.failed_logins += 1
-    if account.failed_logins >= max_failures and account.locked_at is None:
-        account.locked_at = utcnow()
-        return True
-    return False
-
-
 def check_csrf(via: str, expected: str, submitted: str | None) -> None:
     """Cookie sessions must prove the form came from our page; bearer tokens are not sent by browsers.
 

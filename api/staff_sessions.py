@@ -74,6 +74,9 @@ async def login(request: Request, settings: Config, username: Annotated[str, For
         limit = USERNAME_MAX if len(username) > USERNAME_MAX else PASSWORD_MAX
         return desk_page(request, "desk/login.html", None, status=422,
                          error=field_message(request, "string_too_long", {"max_length": limit}), **page)
+    if not username.strip() or not password:  # nothing to check: not a guess, never counted
+        return desk_page(request, "desk/login.html", None, status=422,
+                         error=field_message(request, "missing"), **page)
     try:
         token, _ = _login(request, username, password)
     except throttle.Throttled as throttled:

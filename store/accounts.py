@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from domain import credentials
 from domain import throttle as throttle_policy
+from domain.email_address import NotAnEmailAddress, normalise_email
 from store import audit, certificates, throttle
 from store.db import session_scope
 from store.models import Customer, StaffUser, Tenant, utcnow
@@ -32,9 +33,12 @@ class NewCustomer:
     password_expires_at: datetime
 
 
-def _email_ok(address: str) -> bool:
-    local, _, domain = address.partition("@")
-    return bool(local) and "." in domain and " " not in address and len(address) <= 254
+def _email(address: str) -> str:
+    """The address alone, normalised (domain.email_address: the one rule); ``AccountError`` otherwise."""
+    try:
+        return normalise_email(address)
+    except NotAnEmailAddress:
+        raise AccountError(f"{address!r} is not an email address") from None
 
 
 def create_tenant(engine: Engine, name: str) -> tuple[int, str]:
@@ -58,8 +62,7 @@ def create_customer(engine: Engine, organization: str, email: str, initial_passw
     organization, email = organization.strip(), email.strip()
     if not organization or len(organization) > 200:
         raise AccountError("organization must be 1 to 200 characters")
-    if not _email_ok(email):
-        raise AccountError(f"{email!r} is not an email address")
+    email = _email(email)
     password = credentials.new_initial_password()
     expires = (now or utcnow()) + initial_password_ttl
     for _ in range(20):  # access keys are random; retry the rare collision
@@ -85,8 +88,8 @@ def create_staff(engine: Engine, username: str, role: str, password: str | None 
         raise AccountError("username must be 1 to 64 letters, digits, '.', '-' or '_'")
     if role not in STAFF_ROLES:
         raise AccountError(f"role must be one of {', '.join(STAFF_ROLES)}")
-    if email is not None and not _email_ok(email):
-        raise AccountError(f"{email!r} is not an email address")
+    if email is not None:
+        email = _email(email)
     if password is not None and not 12 <= len(password) <= 128:
         raise AccountError("password must be 12 to 128 characters")
     password = password or credentials.new_initial_password(20)

@@ -58,8 +58,6 @@ class Customer(SQLModel, table=True):
     password_version: int = 1
     password_expires_at: datetime | None = ts()
     password_expired: bool = False
-    failed_logins: int = 0
-    locked_at: datetime | None = ts()
     # The login certificate bound as a second factor (lowercase hex serial from login-ca).
     client_cert_serial: str | None = Field(default=None, max_length=64)
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
@@ -98,8 +96,6 @@ class StaffUser(SQLModel, table=True):
     role: str = Field(max_length=20)
     email: str | None = Field(default=None, max_length=254)  # reminders and escalations
     password_hash: str = Field(max_length=200)
-    failed_logins: int = 0
-    locked_at: datetime | None = ts()
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 

@@ -51,7 +51,7 @@ class RouteEntry:
 
     def body(self) -> str:
         """How the route takes its input: "json", "form" or "" (none declared)."""
-        fields = [f for f in self.dependant.body_params] if self.dependant else []
+        fields = list(self.dependant.body_params) if self.dependant else []
         if not fields:
             return ""
         return "form" if any(isinstance(f.field_info, Form) for f in fields) else "json"

@@ -128,6 +128,13 @@ def test_ports(services: dict, service: str, host: int, container: int) -> None:
     assert (host, container) in published_ports(services[service])
 
 
+@pytest.mark.parametrize("service", ["temporal", "temporal-ui", "mailpit"])
+def test_admin_ports_listen_on_this_host_only(services: dict, service: str) -> None:
+    # The workflow API and the Temporal UI have no login of their own; mail holds one-time passwords.
+    for entry in services[service]["ports"]:
+        assert str(entry).startswith("127.0.0.1:"), entry
+
+
 def test_database_is_not_published(services: dict) -> None:
     # Only the containers talk to PostgreSQL; it holds the CA's customer records.
     assert not services["postgresql"].get("ports")

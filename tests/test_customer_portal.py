@@ -260,9 +260,6 @@ async def test_a_bound_client_certificate_is_the_second_factor(local_stack: Sett
             reasons = [a.details["reason"] for a in s.exec(select(AuditEvent).where(
                 AuditEvent.action == "customer.login_refused", AuditEvent.subject == f"customer:{new.id}")).all()]
         assert reasons == ["required", "not_bound", "revoked", "foreign"]
-        # Refusals for the certificate are not password guesses: the account is not locked.
-        with session_scope(engine) as s:
-            assert s.exec(select(Customer).where(Customer.id == new.id)).one().locked_at is None
 
 
 def test_required_mode_refuses_accounts_without_a_bound_certificate(settings: Settings, engine: Engine) -> None:

@@ -21,9 +21,10 @@ from certdesk.worker import build_worker
 from domain import credentials
 from domain.business_calendar import CalendarSpec
 from domain.settings import Settings
-from store import accounts, dev_mailbox
+from domain.throttle import CUSTOMER, NAME_POLICY, name_key
+from store import accounts, dev_mailbox, throttle
 from store.db import session_scope
-from store.models import AuditEvent, Customer
+from store.models import AuditEvent, Customer, LoginThrottle
 from store.tasks import get_task, list_tasks
 from workflows.human_task import TaskDecision
 from workflows.password_reset import PasswordReset, PasswordResetInput, PasswordResetResult
@@ -84,8 +85,10 @@ def _customer(engine: Engine, now: datetime) -> accounts.NewCustomer:
     new = accounts.create_customer(engine, "リセット株式会社", "it@reset.example.co.jp", timedelta(days=30), now=now)
     with session_scope(engine) as s:  # locked out, which is why they call
         c = s.exec(select(Customer).where(Customer.id == new.id)).one()
-        c.failed_logins, c.locked_at, c.password_is_initial = 10, now, False
+        c.password_is_initial = False
         s.add(c)
+    for _ in range(5):
+        throttle.record_failure(engine, name_key(CUSTOMER, new.access_key), NAME_POLICY, now)
     return new
 
 
@@ -153,7 +156,8 @@ async def test_friday_before_a_holiday_weekend_reminds_escalates_and_resets(
     assert result == PasswordResetResult("reset", 2)
     with session_scope(engine) as s:
         c = s.exec(select(Customer).where(Customer.id == new.id)).one()
-        assert (c.locked_at, c.failed_logins, c.password_is_initial, c.password_version) == (None, 0, True, 2)
+        assert (c.password_is_initial, c.password_version) == (True, 2)
+        assert s.get(LoginThrottle, name_key(CUSTOMER, new.access_key)) is None  # the lock ended with the reset
         assert abs(c.password_expires_at - (due + timedelta(days=30))) < timedelta(minutes=5)
         actions = [
             e.action
@@ -212,7 +216,9 @@ async def test_year_end_closure_moves_the_promise_and_a_rejection_is_explained(
     assert len(mail) == 1 and "本人確認ができませんでした" in mail[0].body
     with session_scope(engine) as s:
         c = s.exec(select(Customer).where(Customer.id == new.id)).one()
-    assert c.locked_at is not None and c.password_version == 1  # nothing was reset
+    assert c.password_version == 1  # nothing was reset
+    with session_scope(engine) as s:
+        assert s.get(LoginThrottle, name_key(CUSTOMER, new.access_key)) is not None  # still counted
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,19 @@ def upgrade() -> None:
     with op.batch_alter_table('login_throttle', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_throttle_last_failure_at'), ['last_failure_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_login_throttle_locked_until'), ['locked_until'], unique=False)
-    # Locks from wrong passwords were permanent; they now expire and live in login_throttle.
-    op.execute("UPDATE customer SET failed_logins = 0, locked_at = NULL")
-    op.execute("UPDATE staff_user SET failed_logins = 0, locked_at = NULL")
+    # Locks from wrong passwords were permanent and kept on the account; they now expire and live
+    # in login_throttle, so the old columns (and any lock in them) go.
+    for table in ('customer', 'staff_user'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('locked_at')
+            batch_op.drop_column('failed_logins')
 
 
 def downgrade() -> None:
+    for table in ('customer', 'staff_user'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('failed_logins', sa.Integer(), nullable=False, server_default='0'))
+            batch_op.add_column(sa.Column('locked_at', store.models.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table('login_throttle', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_throttle_locked_until'))
         batch_op.drop_index(batch_op.f('ix_login_throttle_last_failure_at'))
