@@ -22,16 +22,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrations", type=int, default=30)
     parser.add_argument("--applications", type=int, default=10)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--resets", type=int, default=10)
+    parser.add_argument("--kills", type=int, default=5, help="alternately the second worker and the whole stack")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=600)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        report, db = run(Path(tmp), args.registrations, args.applications, args.kills, args.seed, args.seconds)
+        report, db = run(Path(tmp), args.registrations, args.applications, args.kills, args.seed, args.seconds,
+                         args.resets)
         problems = report.problems + one_certificate_per_issuance(db)
-    print(f"kills {report.kills}; registrations {report.registrations}: downloaded {report.downloaded}, "
+    print(f"kills: worker {report.worker_kills}, whole stack {report.kills}; "
+          f"registrations {report.registrations}: downloaded {report.downloaded}, "
           f"stranded {report.stranded} (their download password cut off: issue 15); "
-          f"applications {report.applications}: issued {report.issued}")
+          f"applications {report.applications}: issued {report.issued}; "
+          f"password resets {report.resets}: mailed {report.reset_mailed}")
     print("retries: " + (", ".join(f"{k} {n}" for k, n in sorted(report.retries.items())) or "none"))
     for problem in problems:
         print(f"BROKEN: {problem}")

@@ -1,8 +1,9 @@
-"""Crashes while people are in the middle of things: ``certdesk up`` (and everything it started) is
-killed with SIGKILL at random moments while login-certificate registrations and server-certificate
-applications are in flight; each person simply retries what failed, as people do. Afterwards every
-process has completed, each issuance made exactly one certificate and each business event at most
-one e-mail.
+"""Crashes while people are in the middle of things: a second worker (``python -m certdesk.worker``,
+polling beside the one in ``certdesk up``) and then ``certdesk up`` itself with everything it
+started are killed with SIGKILL at random moments, in turn, while login-certificate registrations,
+server-certificate applications and password resets are in flight; each person simply retries what
+failed, as people do. Afterwards every process has completed, each issuance made exactly one
+certificate and each business event at most one e-mail.
 
 Used by ``tests/test_chaos.py`` (small, in CI) and ``bench/chaos.py`` (larger runs).
 """
@@ -10,6 +11,9 @@ Used by ``tests/test_chaos.py`` (small, in CI) and ``bench/chaos.py`` (larger ru
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -21,6 +25,7 @@ from sqlmodel import select
 
 from store.db import make_engine, session_scope
 from store.models import Application, CertificateRecord, Enrollment
+from tests.conftest import free_port
 from tests.stack import Stack, cli_json, stack_env
 from tests.test_certificate_authority import make_csr
 
@@ -39,7 +44,10 @@ class Report:
     stranded: int = 0  # the download password was cut off with its answer (issue 15's case)
     applications: int = 0
     issued: int = 0
+    resets: int = 0
+    reset_mailed: int = 0
     kills: int = 0
+    worker_kills: int = 0
     retries: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
@@ -176,22 +184,80 @@ class People:
             time.sleep(0.5)
 
 
-def _killer(stack: Stack, report: Report, kills: int, rng: random.Random, stop: threading.Event) -> None:
-    for _ in range(kills):
+    def reset_password(self, staff: dict[str, str], n: int) -> None:
+        """The customer asks for a password reset; support confirms by phone and resets it (S-4)."""
+        email = f"reset{n}@chaos.example.jp"
+        created = cli_json(self.stack.env, "customer", "create", "--org", f"再設定{n}株式会社", "--email", email)
+        key = created["access_key"]
+        asked = self.call("reset", "POST", "/api/v1/password-resets", json={"access_key": key, "email": email})
+        if asked.status_code != 202:
+            self.report.problems.append(f"reset {n}: {asked.status_code} {asked.text[:200]}")
+            return
+        self.report.resets += 1
+        task_id = None
+        while time.monotonic() < self.deadline and task_id is None:
+            tasks = self.call("tasks", "GET", "/api/v1/tasks?kind=password_reset", headers=staff).json()
+            task_id = next((t["id"] for t in tasks if key in t["title"]), None)
+            time.sleep(0.5)
+        while time.monotonic() < self.deadline:
+            done = self.call("reset task", "POST", f"/api/v1/tasks/{task_id}/complete", headers=staff,
+                             json={"outcome": "reset"})
+            state = self.call("task", "GET", f"/api/v1/tasks/{task_id}", headers=staff).json()["state"]
+            if state == "done":
+                break
+            if done.status_code not in (200, 409):
+                self.report.problems.append(f"reset task {n}: {done.status_code} {done.text[:200]}")
+                return
+            time.sleep(0.5)
+        self.wait_mail(email, "パスワード")
+        self.report.reset_mailed += 1
+
+
+class SecondWorker:
+    """``python -m certdesk.worker`` beside the stack's own, on the same task queue."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "certdesk.worker"], env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def _killer(stack: Stack, worker: SecondWorker, report: Report, kills: int, rng: random.Random,
+            stop: threading.Event) -> None:
+    for n in range(kills):
         if stop.wait(rng.uniform(2.0, 6.0)):
             return
+        if n % 2 == 0:  # the second worker alone, mid-activity as likely as not
+            worker.kill()
+            report.worker_kills += 1
+            worker.start()
+            continue
+        worker.kill()  # the whole stack: Temporal, its worker, the perspectives, the API
         stack.kill()
         report.kills += 1
         stack.start()
+        worker.start()
 
 
 def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int = 1,
-        seconds: float = 240) -> tuple[Report, Path]:
+        seconds: float = 240, resets: int = 0) -> tuple[Report, Path]:
     """Runs the people and the killer against a fresh ``certdesk up``; the report and the database."""
-    env = stack_env(tmp / "var")
+    dns = free_port()  # both workers look at the stack's development DNS zone
+    env = stack_env(tmp / "var", CERTDESK_DEV_DNS_PORT=str(dns), CERTDESK_DNS_RESOLVER=f"127.0.0.1:{dns}")
     stack = Stack(env, tmp / "up.log")
+    worker = SecondWorker(env, tmp / "worker.log")
     report, rng = Report(), random.Random(seed)
     stack.start()
+    worker.start()
     try:
         api_key = cli_json(env, "tenant", "create", "障害試験サイト")["api_key"]
         cli_json(env, "staff", "create", "chaos", "--role", "supervisor", "--password", STAFF_PASSWORD)
@@ -200,9 +266,10 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
                             json={"username": "chaos", "password": STAFF_PASSWORD}).json()["token"]
         staff = {"authorization": f"Bearer {token}"}
         stop = threading.Event()
-        killer = threading.Thread(target=_killer, args=(stack, report, kills, rng, stop), daemon=True)
+        killer = threading.Thread(target=_killer, args=(stack, worker, report, kills, rng, stop), daemon=True)
         workers = [threading.Thread(target=people.register, args=(api_key, n)) for n in range(registrations)]
         workers += [threading.Thread(target=people.apply, args=(staff, n)) for n in range(applications)]
+        workers += [threading.Thread(target=people.reset_password, args=(staff, n)) for n in range(resets)]
         killer.start()
         for w in workers:
             w.start()
@@ -215,6 +282,7 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
         events = Counter(str(m["headers"].get("X-Certdesk-Event")) for m in mails)
         report.problems += [f"mailed {n} times: {event}" for event, n in events.items() if n > 1]
     finally:
+        worker.kill()
         stack.stop()
     return report, tmp / "var" / "certdesk.db"
 
