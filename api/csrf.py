@@ -73,7 +73,12 @@ async def _submitted_token(request: Request) -> str:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() not in FORM_TYPES:
         return ""
     # Starlette keeps the parsed form, so the route reads the same one (and its own limits are no larger).
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    # The body is read (and kept) first, so a route that reads it raw still can when it is no form.
+    await request.body()
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    except Exception:  # noqa: BLE001 (a body that is no form carries no token; the route refuses it)
+        return ""
     value = form.get("csrf_token")
     return value if isinstance(value, str) else ""
 
@@ -106,7 +111,7 @@ def guard(kinds: Sequence[SessionKind], client_certificates: bool = False) -> fa
         submitted = await _submitted_token(request)
         if submitted:
             tokens = await run_in_threadpool(_session_tokens, request, cookies)
-            if any(hmac.compare_digest(token, submitted) for token in tokens):
+            if any(hmac.compare_digest(token.encode(), submitted.encode()) for token in tokens):
                 return
         ambient = client_certificates or any(request.cookies.get(name) for _, name in cookies)
         if claimed:

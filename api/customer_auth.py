@@ -151,14 +151,15 @@ def change_password(engine: Engine, principal: CustomerPrincipal, current: str, 
     """
     with session_scope(engine) as s:
         customer = s.exec(select(Customer).where(Customer.id == principal.id).with_for_update()).one()
+        # The new password's rules first: they need no secret, and say which field is wrong.
+        problem = password_problem(new, customer.access_key, current)
+        if problem:
+            raise ValueError(f"password_{problem}")
         if not credentials.verify_password(customer.password_hash, current):
             audit.record(s, principal.actor, "customer.password_change_refused", principal.actor,
                          reason="wrong current password")
             s.commit()
             raise ValueError("current_password_wrong")
-        problem = password_problem(new, customer.access_key, current)
-        if problem:
-            raise ValueError(f"password_{problem}")
         was_initial = customer.password_is_initial
         customer.password_hash = credentials.hash_password(new)
         customer.password_is_initial, customer.password_expired = False, False

@@ -109,7 +109,8 @@ async def api_password(request: Request, body: PasswordBody, customer: AnyCustom
                        workflows: Workflows) -> JSONResponse:
     problem = await _change(request, workflows, customer, body.current_password, body.new_password)
     if problem:
-        return error(request, 422, "invalid_password", key=problem, min=MIN_LENGTH, max=MAX_LENGTH)
+        field = "current_password" if problem == "current_password_wrong" else "new_password"
+        return error(request, 422, "invalid_password", key=problem, field_name=field, min=MIN_LENGTH, max=MAX_LENGTH)
     return JSONResponse({"changed": True})
 
 

@@ -52,8 +52,13 @@ def text(request: Request, code: str, key: str | None = None, **params: Any) -> 
         return template
 
 
-def error(request: Request, status: int, code: str, key: str | None = None, **params: Any) -> JSONResponse:
-    return JSONResponse({"error": code, "message": text(request, code, key, **params)}, status_code=status)
+def error(request: Request, status: int, code: str, key: str | None = None, field_name: str | None = None,
+          **params: Any) -> JSONResponse:
+    """``{"error", "message"}``; with ``field_name`` also ``fields`` naming it, as validation errors do."""
+    body: dict[str, Any] = {"error": code, "message": text(request, code, key, **params)}
+    if field_name is not None:
+        body["fields"] = [{"field": field_name, "message": body["message"]}]
+    return JSONResponse(body, status_code=status)
 
 
 def field_message(request: Request, kind: str, ctx: dict[str, Any] | None = None) -> str:
@@ -85,13 +90,13 @@ def validation_fields(request: Request, errors: list[Any]) -> list[dict[str, str
     return fields
 
 
-def invalid(request: Request, fields: list[dict[str, str]]) -> JSONResponse:
-    """422 naming each bad field; nothing was stored or started."""
+def invalid(request: Request, fields: list[dict[str, str]]) -> Response:
+    """422 naming each bad field; nothing was stored or started. A browser gets the error page."""
     message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return JSONResponse({"error": "invalid_input", "message": message, "fields": fields}, status_code=422)
+    return _answer(request, 422, {"error": "invalid_input", "message": message, "fields": fields})
 
 
-def invalid_from(request: Request, exc: ValidationError) -> JSONResponse:
+def invalid_from(request: Request, exc: ValidationError) -> Response:
     return invalid(request, validation_fields(request, exc.errors()))
 
 

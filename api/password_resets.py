@@ -17,14 +17,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import Engine as SqlEngine
 
+from api import tasks as desk
 from api import throttle
 from api.deps import Engine, Staff, Workflows
 from api.errors import error
+from api.i18n import messages
 from api.rendering import render
 from api.staff_auth import check_csrf
+from domain.email_address import is_email
 from domain.settings import Settings, calendar_spec
 from domain.throttle import RESET
 from processes import accounts as account_process
@@ -43,6 +46,14 @@ ANSWER_FLOOR = 0.25
 class ResetBody(BaseModel):
     access_key: str = Field(pattern=ACCESS_KEY)
     email: str = Field(min_length=3, max_length=EMAIL_MAX)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        # The format only: refused before any look-up, so it says nothing about which accounts exist.
+        if not is_email(value):
+            raise ValueError("not_email")
+        return value
 
 
 class StaffResetRequest(BaseModel):
@@ -109,7 +120,7 @@ async def reset_page(request: Request) -> Response:
 @router.post("/password-reset", response_class=HTMLResponse)
 async def reset(request: Request, engine: Engine, processes: Workflows, access_key: Annotated[str, Form()] = "",
                 email: Annotated[str, Form()] = "") -> Response:
-    if not _valid_access_key(access_key) or "@" not in email or len(email) > EMAIL_MAX:
+    if not _valid_access_key(access_key) or len(email) > EMAIL_MAX or not is_email(email):
         response = render(request, "portal/reset.html", access_key=access_key[:8], email=email[:EMAIL_MAX],
                           error="bad_input")
         response.status_code = 422
@@ -144,10 +155,14 @@ async def staff_reset_json(request: Request, body: StaffResetRequest, staff: Sta
 
 
 @router.post("/desk/password-resets")
-async def staff_reset_form(staff: Staff, engine: Engine, processes: Workflows, access_key: Annotated[str, Form()] = "",
+async def staff_reset_form(request: Request, staff: Staff, engine: Engine, processes: Workflows,
+                           access_key: Annotated[str, Form()] = "",
                            csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(staff, csrf_token)
-    promised = await open_reset(engine, processes, access_key, staff.actor) if _valid_access_key(access_key) else None
+    if not _valid_access_key(access_key):  # said next to the field; nothing looked up or started
+        return desk.inbox_page(request, staff, engine, status=422, access_key=access_key[:8] if
+                               access_key[:8].isdigit() else "", reset_error=messages(request)("err_bad_access_key"))
+    promised = await open_reset(engine, processes, access_key, staff.actor)
     if promised is None:
         return RedirectResponse("/desk?msg=no_such_customer", status_code=303)
     return RedirectResponse(f"/desk?msg=reset_started&date={promised}", status_code=303)

@@ -105,7 +105,8 @@ def check_csrf(via: str, expected: str, submitted: str | None) -> None:
 
     Every request has already passed api/csrf.py (token or our Origin); the forms that call this
     also insist on the token itself."""
-    if via == "cookie" and not hmac.compare_digest(expected, submitted or ""):
+    # As bytes: compare_digest refuses a str with non-ASCII characters, and a form may send any.
+    if via == "cookie" and not hmac.compare_digest(expected.encode(), (submitted or "").encode()):
         raise ApiError(403, "csrf")
 
 

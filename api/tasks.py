@@ -110,9 +110,9 @@ async def list_json(request: Request, staff: Staff, engine: Engine,
                     kind: Annotated[str | None, Query(max_length=40)] = None, mine: bool = False,
                     overdue: bool = False) -> Any:
     if state is not None and state not in FILTER_STATES:
-        return error(request, 422, "bad_filter", name="state", allowed=", ".join(FILTER_STATES))
+        return error(request, 422, "bad_filter", field_name="state", name="state", allowed=", ".join(FILTER_STATES))
     if kind is not None and kind not in KINDS:
-        return error(request, 422, "bad_filter", name="kind", allowed=", ".join(KINDS))
+        return error(request, 422, "bad_filter", field_name="kind", name="kind", allowed=", ".join(KINDS))
     rows = task_store.list_tasks(engine, state=state, kind=kind, assignee=staff.username if mine else None,
                                  overdue=overdue)
     return [task_json(t) for t in rows]
@@ -160,13 +160,21 @@ async def complete_json(request: Request, task_id: TaskId, body: Completion, sta
 @router.get("/desk", response_class=HTMLResponse)
 async def inbox(request: Request, staff: Staff, engine: Engine, state: str = "active", kind: str = "",
                 mine: bool = False, overdue: bool = False, msg: str = "", date: str = "") -> Response:
+    return inbox_page(request, staff, engine, state, kind, mine, overdue, _notice(msg),
+                      date if DATE.fullmatch(date) else "")
+
+
+def inbox_page(request: Request, staff: StaffPrincipal, engine: SqlEngine, state: str = "active", kind: str = "",
+               mine: bool = False, overdue: bool = False, msg: str = "", date: str = "", status: int = 200,
+               reset_error: str = "", access_key: str = "") -> Response:
+    """The inbox; ``reset_error``: the phone reset form's message, next to its access key field."""
     state = state if state in (*FILTER_STATES, "") else "active"
     kind = kind if kind in KINDS else ""
     tasks = task_store.list_tasks(engine, state=state or None, kind=kind or None,
                                   assignee=staff.username if mine else None, overdue=overdue)
-    return desk_page(request, "desk/inbox.html", staff, tasks=tasks, kinds=list(KINDS), states=TASK_STATES,
-                     f_state=state, f_kind=kind, f_mine=mine, f_overdue=overdue, msg=_notice(msg),
-                     date=date if DATE.fullmatch(date) else "")
+    return desk_page(request, "desk/inbox.html", staff, status=status, tasks=tasks, kinds=list(KINDS),
+                     states=TASK_STATES, f_state=state, f_kind=kind, f_mine=mine, f_overdue=overdue, msg=msg,
+                     date=date, reset_error=reset_error, access_key=access_key)
 
 
 def _notice(msg: str) -> str:

@@ -37,8 +37,9 @@ def normalise_email(value: str) -> str:
                                  allow_domain_literal=False, allow_empty_local=False)
     except EmailNotValidError as exc:
         raise NotAnEmailAddress(str(exc)) from None
-    top = checked.ascii_domain.rpartition(".")[2]
-    if len(top) < 2 or not (top.isalpha() or top.startswith("xn--")):  # no DNS look-up, so catch ".c" typos
+    name, dot, top = checked.ascii_domain.rpartition(".")
+    # No DNS look-up, so catch "a@example" and ".c" typos: a name and a top-level domain.
+    if not dot or not name or len(top) < 2 or not (top.isalpha() or top.startswith("xn--")):
         raise NotAnEmailAddress("the domain does not end in a top-level domain")
     return checked.normalized
 

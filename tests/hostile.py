@@ -55,7 +55,7 @@ def _csrs() -> list[Hostile]:
         "NUL after": csr + "\x00",
         "NUL inside": csr.replace("\n", "\n\x00", 3),
         "truncated base64": csr[: len(csr) // 2] + "\n-----END CERTIFICATE REQUEST-----\n",
-        "bad padding": csr.replace("=", "==="),
+        "padding inside": csr.replace("REQUEST-----\n", "REQUEST-----\n==", 1),
         "empty block": "-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n",
         "base64 not DER": "-----BEGIN CERTIFICATE REQUEST-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE REQUEST-----\n",
         "bare base64": body.strip(),
@@ -82,8 +82,11 @@ def _invisible() -> list[Hostile]:
 
 def _ids() -> list[Hostile]:
     values = [str(2**63), str(2**64), str(-(2**63) - 1), "9" * 40, "-1", "1e400", "NaN", "Infinity", "0x10",
-              "1_000", " 1", "１２３", "1.5", "٣"]
-    return [Hostile("id beyond 64 bits / not an id", v, v, "int") for v in values]
+              "1_000", "1.5", "1 OR 1=1"]
+    # The number 1 or 123 written otherwise: it may name the row 1 or 123 (or nothing).
+    same_number = [" 1", "１２３", "٣", "+1", "01"]
+    return ([Hostile("id beyond 64 bits / not an id", v, v, "int") for v in values]
+            + [Hostile("id beyond 64 bits / not an id", v, v, "int", refuse=False) for v in same_number])
 
 
 def _oversized() -> list[Hostile]:
@@ -141,9 +144,9 @@ def _traversal() -> list[Hostile]:
 
 def _headerish() -> list[Hostile]:
     values = {"CRLF Set-Cookie": "a\r\nSet-Cookie: x=1", "LF Location": "a\nLocation: http://evil.example",
-              "CR alone": "a\rb", "encoded CRLF": "a%0d%0aSet-Cookie:x=1", "LS": "a\u2028b", "PS": "a\u2029b",
-              "CRLF CRLF body": "a\r\n\r\n<html>"}
-    return [Hostile("header injection", label, v) for label, v in values.items()]
+              "CR alone": "a\rb", "LS": "a\u2028b", "PS": "a\u2029b", "CRLF CRLF body": "a\r\n\r\n<html>"}
+    return ([Hostile("header injection", label, v) for label, v in values.items()]
+            + [Hostile("header injection", "percent-encoded CRLF (plain text)", "a%0d%0aSet-Cookie:x=1", refuse=False)])
 
 
 def _misc() -> list[Hostile]:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.text import line_problem
 from domain.vetting.periods import identity_reusable
 
 EV_CHECKS = ("ev_legal_existence", "ev_operational_existence", "ev_signer_authority")
@@ -70,10 +71,14 @@ def refusal(check: str, source: str, reference: str, outcome: str, note: str) ->
         return "reference", "vet_check_number_required"  # the number called is the evidence
     if len(reference) > REFERENCE_MAX:
         return "reference", "vet_check_too_long"
+    if line_problem(reference, REFERENCE_MAX, False):
+        return "reference", "vet_check_characters"  # evidence must read as what it is: no hidden text
     if outcome == "not_confirmed" and not note.strip():
         return "note", "vet_check_note_required"
     if len(note) > NOTE_MAX:
         return "note", "vet_check_too_long"
+    if any(line_problem(line, NOTE_MAX, False) for line in note.replace("\r\n", "\n").split("\n")):
+        return "note", "vet_check_characters"
     return None
 
 

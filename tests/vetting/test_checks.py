@@ -31,6 +31,11 @@ def rec(app: int, at: datetime, outcome: str = "confirmed", check: str = "organi
         (("organization", "qiis", "x" * 201, "confirmed", ""), ("reference", "vet_check_too_long")),
         (("organization", "qiis", "", "not_confirmed", " "), ("note", "vet_check_note_required")),
         (("organization", "qiis", "", "confirmed", "x" * 2001), ("note", "vet_check_too_long")),
+        (("organization", "qiis", "", "confirmed", "一行目\n二行目\r\n三行目"), None),  # lines are fine
+        (("organization", "qiis", "", "confirmed", "Ya\u200bmada"), ("note", "vet_check_characters")),
+        (("organization", "qiis", "", "confirmed", "a\u202eb"), ("note", "vet_check_characters")),
+        (("organization", "qiis", "", "confirmed", "a\x00b"), ("note", "vet_check_characters")),
+        (("phone_callback", "qiis", "03-1234\x00", "confirmed", ""), ("reference", "vet_check_characters")),
     ],
 )
 def test_refusal(entry: tuple[str, str, str, str, str], refused: tuple[str, str] | None) -> None:
