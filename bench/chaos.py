@@ -34,7 +34,7 @@ def main() -> int:
     print(f"kills: worker {report.worker_kills}, whole stack {report.kills}; "
           f"registrations {report.registrations}: downloaded {report.downloaded}, "
           f"stranded {report.stranded} (their download password cut off: issue 15); "
-          f"applications {report.applications}: issued {report.issued}; "
+          f"applications {report.applications}: issued {report.issued}, reissued {report.reissued}; "
           f"password resets {report.resets}: mailed {report.reset_mailed}")
     print("retries: " + (", ".join(f"{k} {n}" for k, n in sorted(report.retries.items())) or "none"))
     for problem in problems:

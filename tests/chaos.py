@@ -24,12 +24,13 @@ import httpx
 from sqlmodel import select
 
 from store.db import make_engine, session_scope
-from store.models import Application, CertificateRecord, Enrollment
+from store.models import Application, AuditEvent, CertificateRecord, Enrollment
 from tests.conftest import free_port
 from tests.stack import Stack, cli_json, stack_env
 from tests.test_certificate_authority import make_csr
 
 PASSWORD = "a much better passphrase"
+DELAYED_REVOCATION = 15  # seconds: "two weeks later", shortened so that the timer fires during the run
 STAFF_PASSWORD = "chaos staff passphrase"
 
 
@@ -46,6 +47,8 @@ class Report:
     issued: int = 0
     resets: int = 0
     reset_mailed: int = 0
+    reissued: int = 0
+    superseded: list[str] = field(default_factory=list)  # serials a reissue revokes after the wait
     kills: int = 0
     worker_kills: int = 0
     retries: Counter[str] = field(default_factory=Counter)
@@ -177,12 +180,39 @@ class People:
             status = self.call("status", "GET", path, headers=customer).json()["status"]
             if status == "issued":
                 self.report.issued += 1
+                if n % 2 == 0:
+                    self.reissue(customer, app_id, name)
                 return
             if done.status_code not in (200, 409):
                 self.report.problems.append(f"approve {n}: {done.status_code} {done.text[:200]}")
                 return
             time.sleep(0.5)
 
+
+    def reissue(self, customer: dict[str, str], app_id: int, name: str) -> None:
+        """A reissue that revokes the previous certificate after the wait (S-5; the wait shortened)."""
+        previous = self.call("detail", "GET", f"/api/v1/applications/{app_id}", headers=customer).json()["serial"]
+        asked = self.call("reissue", "POST", f"/api/v1/applications/{app_id}/reissue", headers=customer,
+                          json={"csr": make_csr(name), "revoke_previous": "after_two_weeks"})
+        if asked.status_code == 409:  # an earlier attempt made it: find it among the customer's applications
+            mine = self.call("list", "GET", "/api/v1/applications", headers=customer).json()
+            made = [a for a in mine if a.get("parent_id") == app_id]
+            if not made:
+                self.report.problems.append(f"reissue of {app_id}: {asked.status_code} {asked.text[:200]}")
+                return
+            reissue_id = made[0]["id"]
+        elif asked.status_code == 201:
+            reissue_id = asked.json()["id"]
+        else:
+            self.report.problems.append(f"reissue of {app_id}: {asked.status_code} {asked.text[:200]}")
+            return
+        while time.monotonic() < self.deadline:
+            detail = self.call("reissue status", "GET", f"/api/v1/applications/{reissue_id}", headers=customer)
+            if detail.json()["status"] == "issued":
+                self.report.reissued += 1
+                self.report.superseded.append(previous)
+                return
+            time.sleep(0.5)
 
     def reset_password(self, staff: dict[str, str], n: int) -> None:
         """The customer asks for a password reset; support confirms by phone and resets it (S-4)."""
@@ -252,7 +282,8 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
         seconds: float = 240, resets: int = 0) -> tuple[Report, Path]:
     """Runs the people and the killer against a fresh ``certdesk up``; the report and the database."""
     dns = free_port()  # both workers look at the stack's development DNS zone
-    env = stack_env(tmp / "var", CERTDESK_DEV_DNS_PORT=str(dns), CERTDESK_DNS_RESOLVER=f"127.0.0.1:{dns}")
+    env = stack_env(tmp / "var", CERTDESK_DEV_DNS_PORT=str(dns), CERTDESK_DNS_RESOLVER=f"127.0.0.1:{dns}",
+                    CERTDESK_DELAYED_REVOCATION=f"PT{DELAYED_REVOCATION}S")
     stack = Stack(env, tmp / "up.log")
     worker = SecondWorker(env, tmp / "worker.log")
     report, rng = Report(), random.Random(seed)
@@ -278,6 +309,7 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
             w.join(seconds + 30)
         stop.set()
         killer.join(120)
+        _wait_for_revocations(tmp / "var" / "certdesk.db", report, time.monotonic() + DELAYED_REVOCATION + 60)
         mails = people.call("mailbox", "GET", "/dev/mailbox/messages").json()
         events = Counter(str(m["headers"].get("X-Certdesk-Event")) for m in mails)
         report.problems += [f"mailed {n} times: {event}" for event, n in events.items() if n > 1]
@@ -285,6 +317,25 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
         worker.kill()
         stack.stop()
     return report, tmp / "var" / "certdesk.db"
+
+
+def _revocations(db: Path) -> Counter[str]:
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with session_scope(engine) as s:
+            return Counter(e.subject.removeprefix("certificate:") for e in s.exec(select(AuditEvent).where(
+                AuditEvent.action == "certificate.revoked")).all())
+    finally:
+        engine.dispose()
+
+
+def _wait_for_revocations(db: Path, report: Report, deadline: float) -> None:
+    """Each superseded certificate is revoked by its timer, once (the timer survived the crashes)."""
+    while time.monotonic() < deadline and any(_revocations(db)[s] == 0 for s in report.superseded):
+        time.sleep(1)
+    revoked = _revocations(db)
+    report.problems += [f"{s}: revoked {revoked[s]} times after its reissue" for s in report.superseded
+                        if revoked[s] != 1]
 
 
 def one_certificate_per_issuance(db: Path) -> list[str]:

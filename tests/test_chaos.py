@@ -1,6 +1,7 @@
 """A small crash run for CI (``bench/chaos.py`` runs larger ones): a second worker, then the whole
 stack, then the worker again killed with SIGKILL at random moments while registrations,
-applications and password resets are in flight."""
+applications (one reissued, revoking the previous certificate after a shortened wait) and password
+resets are in flight."""
 
 from pathlib import Path
 
@@ -12,6 +13,7 @@ def test_sigkill_during_registrations_applications_and_resets_loses_and_repeats_
     assert (report.worker_kills, report.kills) == (2, 1)
     assert report.problems == []
     assert report.applications == report.issued == 2  # every application completed
+    assert report.reissued == len(report.superseded) == 1  # its previous certificate revoked once, by the timer
     assert report.resets == report.reset_mailed == 2  # every reset done and mailed (once: no problem above)
     # Every registration completed, except one whose download password a crash cut off with its
     # answer (issue 15: that user needs a new invitation today).
