@@ -19,6 +19,7 @@ from api import (
     enrollments,
     errors,
     log_redaction,
+    nul_guard,
     password_resets,
     pki,
     profile,
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     # No /docs or /redoc: they run script from a CDN on our origin, next to staff sessions
     # (the Content-Security-Policy refuses it anyway); /openapi.json describes the API.
     app = FastAPI(title="certdesk", version="0.1.0", docs_url=None, redoc_url=None,
-                  dependencies=[csrf.guard((STAFF, CUSTOMER))])
+                  dependencies=[csrf.guard((STAFF, CUSTOMER)), nul_guard.guard()])
     app.add_middleware(SecurityHeaders, production=settings.production)
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)

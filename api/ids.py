@@ -1,9 +1,10 @@
 """Ids in paths (issue 14): what a route declares instead of ``application_id: int``.
 
-A row id is a signed 64-bit integer in every database certdesk runs on; a bigger number (or a
-negative one) names no row, and SQLite's driver cannot even bind it (``OverflowError``: a 500).
-So an id outside 0..2**63-1 answers 404 here, before any handler or query runs; one that is not a
-number stays 422, as FastAPI answers it. ``tests/test_route_ids.py`` walks both apps' route tables
+Row ids are INTEGER columns: 64 bits in SQLite, 32 in PostgreSQL. A bigger number (or a negative
+one) names no row, and the drivers cannot even bind it (SQLite's ``OverflowError``, PostgreSQL's
+"integer out of range": a 500). So an id outside 0..2**31-1, the smaller of the two, answers 404
+here, before any handler or query runs; one that is not a number stays 422, as FastAPI answers it.
+``tests/test_route_ids.py`` walks both apps' route tables
 and tries the overflowing id on every integer path parameter.
 """
 
@@ -14,7 +15,7 @@ from fastapi import Depends, Path
 
 from api.errors import ApiError
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # PostgreSQL's INTEGER
 
 
 def path_id(name: str) -> Any:
@@ -29,7 +30,7 @@ def path_id(name: str) -> Any:
     # FastAPI reads the parameter's name and type from the signature: the path parameter ``name``.
     parameter = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[int, Path()])
     bounded.__signature__ = inspect.Signature([parameter], return_annotation=int)  # type: ignore[attr-defined]
-    bounded.__name__ = f"{name}_within_64_bits"
+    bounded.__name__ = f"{name}_within_range"
     return Annotated[int, Depends(bounded)]
 
 

@@ -23,7 +23,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from api import client_certs, csrf, errors, sessions, throttle
+from api import client_certs, csrf, errors, nul_guard, sessions, throttle
 from api.i18n import messages, request_language
 from api.rendering import render
 from api.security_headers import SecurityHeaders
@@ -142,7 +142,7 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     # The login certificate is sent by the browser by itself: every POST proves it came from our pages.
     app = FastAPI(title="certdesk account", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None,
-                  dependencies=[csrf.guard((END_USER,), client_certificates=True)])
+                  dependencies=[csrf.guard((END_USER,), client_certificates=True), nul_guard.guard()])
     app.add_middleware(SecurityHeaders, production=settings.production)
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)

@@ -16,7 +16,13 @@ from tests.stack import CERTDESK, Stack, stack_env
 
 
 def _sleeper(*marker: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *marker])
+    """A process whose command line carries ``marker`` (once it has really started: exec takes a moment)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *marker])
+    deadline = time.monotonic() + 10
+    while marker[-1] not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace"):
+        assert time.monotonic() < deadline, "the sleeper never started"
+        time.sleep(0.01)
+    return proc
 
 
 def test_a_leftover_is_stopped_only_while_it_is_still_the_same_program(tmp_path: Path) -> None:

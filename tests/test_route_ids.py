@@ -14,12 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.ids import MAX_ID
 from api.login_account import create_account_app
 from domain.settings import Settings
 from store import accounts
 from tests.route_table import path_params, walk
 
-OVERFLOW = str(2**63)  # 9223372036854775808
+OVERFLOW = str(2**63)  # 9223372036854775808: beyond every database's integer
 PASSWORD = "correct horse battery"
 INJECTED = "INJECTED-by-the-link"
 HOSTILE_QUERY = {name: INJECTED for name in ("error", "message", "msg", "date", "done", "dcv", "detail", "title")}
@@ -100,9 +101,10 @@ async def test_the_account_app_has_its_routes_walked_too(settings: Settings, eng
             assert r.status_code in (401, 403, 404, 422), (call, r.status_code)
 
 
-async def test_ids_inside_64_bits_still_reach_the_handler(main_app: Callers) -> None:
+async def test_ids_in_range_still_reach_the_handler_and_beyond_it_answer_404(main_app: Callers) -> None:
     supervisor = main_app.identities["supervisor"]
-    for value in ("9223372036854775807", "0", "-1"):
+    # PostgreSQL's INTEGER ends at MAX_ID: beyond it no row can be, whatever the database.
+    for value in (str(MAX_ID), "0", "-1", str(MAX_ID + 1), "9223372036854775807"):
         r = await main_app.http.get(f"/api/v1/tasks/{value}", headers=supervisor)
         assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert (await main_app.http.get("/api/v1/tasks/abc", headers=supervisor)).status_code == 422
