@@ -17,6 +17,7 @@ credential comes from no browser form (every browser sends ``Origin`` with a POS
 nothing to forge: it passes, so API clients and relying parties (``POST /ocsp``) work as before.
 """
 
+import contextlib
 import hmac
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -73,8 +74,10 @@ async def _submitted_token(request: Request) -> str:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() not in FORM_TYPES:
         return ""
     # Starlette keeps the parsed form, so the route reads the same one (and its own limits are no larger).
-    # The body is read (and kept) first, so a route that reads it raw still can when it is no form.
-    await request.body()
+    # The body is read (and kept) first, so a route that reads it raw still can when it is no form;
+    # a route with form parameters has parsed (and kept) the form already.
+    with contextlib.suppress(RuntimeError):
+        await request.body()
     try:
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     except Exception:  # noqa: BLE001 (a body that is no form carries no token; the route refuses it)

@@ -3,6 +3,7 @@ and no field of certdesk has a use for it. One app-wide dependency looks at the 
 the query, a form and a JSON body, and answers 422 naming every field that carries one.
 """
 
+import contextlib
 import json
 from typing import Any
 
@@ -28,12 +29,17 @@ def _in_json(value: Any, loc: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 async def _body_locations(request: Request) -> list[tuple[Any, ...]]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in FORM_TYPES:
+        with contextlib.suppress(RuntimeError):  # kept, so a route reading the raw body still can
+            await request.body()
         try:
             form = await request.form()
         except Exception:  # noqa: BLE001 (not a form after all: the route refuses it)
             return []
         return [("body", k) for k, v in form.multi_items() if NUL in k or (isinstance(v, str) and NUL in v)]
-    body = await request.body()
+    try:
+        body = await request.body()
+    except RuntimeError:  # read already, and not kept: nothing of it reaches a query through us
+        return []
     if b"\\u0000" not in body and b"\x00" not in body:
         return []
     try:
