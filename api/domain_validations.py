@@ -31,10 +31,8 @@ from api.errors import ApiError
 from api.i18n import messages
 from api.ids import ApplicationId, ValidationId
 from domain import profile as profiles
-from domain.catalog import CATALOG
 from domain.settings import Settings
 from domain.vetting import caa, dcv
-from domain.vetting.checklist import DomainFacts, VettingFacts, approval_refusals
 from domain.vetting.dcv import Method
 from processes import vetting as process
 from processes.client import Closed, Processes, Unavailable
@@ -384,32 +382,9 @@ def _desk_domain(row: DomainValidation) -> dict[str, Any]:
             "last": last}
 
 
-def _facts(app: Application, rows: list[DomainValidation]) -> VettingFacts:
-    """What the checklist needs, from the records; organization and phone callback are not recorded yet."""
-    by_name = {r.name: r for r in rows}
-    domains = []
-    for name in app.names:
-        row = by_name.get(name)
-        if row is None:
-            domains.append(DomainFacts(name))
-            continue
-        validated = row.state == "validated" and row.validated_at is not None and row.method in tuple(Method)
-        domains.append(DomainFacts(name, validated_at=row.validated_at if validated else None,
-                                   method=Method(row.method) if validated else None,
-                                   validated_domain=row.validated_domain,
-                                   caa_permitted=getattr(row, "caa_permitted", None)))
-    product = CATALOG.get(app.product)
-    return VettingFacts(level=product.level if product else "ov", issuance_at=utcnow(), domains=tuple(domains))
-
-
-def _refusal(code: str) -> dict[str, str]:
-    code, _, name = code.partition(":")
-    return {"key": f"vet_refusal_{code}" if code in APPROVAL_REFUSALS else "vet_refusal_other", "code": code,
-            "name": name}
-
-
 def desk_review(request: Request, task: Task) -> dict[str, Any] | None:
-    """What a reviewer compares and checks, for a review task about an application; else None."""
+    """What a reviewer compares, for a review task about an application; else None. The checks and
+    the checklist are added by ``api.vetting_desk.review`` from the facts the workflow judges by."""
     application_id = records.application_of_subject(task.subject)
     if task.kind not in REVIEW_KINDS or application_id is None:
         return None
@@ -429,5 +404,4 @@ def desk_review(request: Request, task: Task) -> dict[str, Any] | None:
     return {"application": app, "organization": organization, "contacts": contacts,
             "differences": sum(r["differs"] for r in organization) + sum(
                 r["differs"] for c in contacts for r in c["rows"]),
-            "domains": [_desk_domain(r) for r in rows], "missing": [n for n in app.names if n not in by_name],
-            "refusals": [_refusal(code) for code in approval_refusals(_facts(app, rows))]}
+            "domains": [_desk_domain(r) for r in rows], "missing": [n for n in app.names if n not in by_name]}
