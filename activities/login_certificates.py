@@ -17,7 +17,7 @@ from activities.mail import MailActivities, MailRequest
 from ca import authority
 from domain.enrollment import link_key, link_token
 from domain.pki.hierarchy import CLIENT_CA
-from store import audit, certificates
+from store import audit, certificates, sealed_answers
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
@@ -36,6 +36,15 @@ class DraftRef:
     enrollment_id: int
     draft_id: int
     actor: str
+
+
+@dataclass
+class EnrollmentFacts:
+    """What a support task about an enrollment shows."""
+
+    public_id: str
+    user: str  # "<tenant name> / <user id>"
+    certificate_serial: str
 
 
 @dataclass
@@ -125,8 +134,9 @@ class LoginCertActivities:
         return issued.serial
 
     @activity.defn(name="mail_enrollment")
-    def mail_enrollment(self, enrollment_id: int, event: str) -> bool:
-        """``login_download_guide`` or ``login_reissue_guide``, once per enrollment."""
+    def mail_enrollment(self, enrollment_id: int, event: str, occasion: str = "") -> bool:
+        """``login_download_guide`` or ``login_reissue_guide``, once per enrollment;
+        ``login_download_password_reset`` once per ``occasion`` (the reset's draft)."""
         settings = self.ctx.settings
         with session_scope(self.ctx.engine) as s:
             row = self._enrollment(s, enrollment_id)
@@ -141,7 +151,8 @@ class LoginCertActivities:
                 "reissue_url": f"{base}/reissue/{token}",
                 "manual_url": f"{base}/help/download",
             }
-            req = MailRequest(f"{event}:{row.public_id}", row.email, event, row.language, context)
+            key = f"{event}:{row.public_id}" + (f":{occasion}" if occasion else "")
+            req = MailRequest(key, row.email, event, row.language, context)
         return self.mail.send_email(req)
 
     @activity.defn(name="finish_enrollment_download")
@@ -163,6 +174,7 @@ class LoginCertActivities:
             row.previous_serial = row.previous_serial or (previous if previous != cert.serial else None)
             row.state, row.updated_at = "downloaded", utcnow()
             s.add(row)
+            sealed_answers.forget(s, enrollment_id)
             audit.record(s, actor, "enrollment.downloaded", subject_of(row), serial=cert.serial,
                          replaces=row.previous_serial)
             return row.previous_serial or ""
@@ -177,7 +189,38 @@ class LoginCertActivities:
         if serial:
             authority.revoke(self.ctx.engine, self.ctx.settings, CLIENT_CA, serial, "cessationOfOperation",
                              change.actor)
+        self.forget_sealed_answers(change.enrollment_id)
         self.set_enrollment_state(change)
+
+    @activity.defn(name="forget_sealed_answers")
+    def forget_sealed_answers(self, enrollment_id: int) -> int:
+        """The window in which a browser may ask again for its download password has closed."""
+        with session_scope(self.ctx.engine) as s:
+            return sealed_answers.forget(s, enrollment_id)
+
+    @activity.defn(name="reset_enrollment_download_password")
+    def reset_download_password(self, ref: DraftRef) -> bool:
+        """「ダウンロードパスワードを忘れた」: the draft's download password replaces the old one, which
+        stops working; the download window is unchanged. False when an earlier attempt did it."""
+        with session_scope(self.ctx.engine) as s:
+            row = self._enrollment(s, ref.enrollment_id)
+            draft = s.get(EnrollmentDraft, ref.draft_id)
+            if draft is None or draft.enrollment_id != row.id:
+                return False  # adopted by an earlier attempt (adoption deletes the drafts)
+            row.download_password_hash, row.updated_at = draft.download_password_hash, utcnow()
+            s.add(row)
+            s.exec(delete(EnrollmentDraft).where(col(EnrollmentDraft.enrollment_id) == row.id))  # type: ignore[call-overload]
+            sealed_answers.forget(s, int(row.id or 0))  # a seal of the old password opens nothing now
+            audit.record(s, ref.actor, "enrollment.download_password_reset", subject_of(row), kind=row.kind)
+            return True
+
+    @activity.defn(name="describe_enrollment")
+    def describe_enrollment(self, enrollment_id: int) -> EnrollmentFacts:
+        with session_scope(self.ctx.engine) as s:
+            row = self._enrollment(s, enrollment_id)
+            tenant = s.get(Tenant, row.tenant_id)
+            return EnrollmentFacts(row.public_id, f"{tenant.name if tenant else row.tenant_id} / {row.user_id}",
+                                   row.certificate_serial or "")
 
     @activity.defn(name="revoke_login_certificate")
     def revoke_login_certificate(self, req: LoginRevocation) -> bool:

@@ -5,8 +5,14 @@ and its answer → 登録) → the download password, shown once. ``GET/POST /re
 送信) → a new download password. ``GET/POST /download/{token}`` → the PKCS#12. ``GET /help/download``:
 the download manual the mail links to.
 
+``GET/POST /download/{token}/forgot``: 「ダウンロードパスワードを忘れた」 (秘密の質問答え → 再設定) → a new
+download password, shown once.
+
 JSON: ``POST /api/v1/enroll/{token}/otp``, ``/api/v1/enroll/{token}/secret``,
-``/api/v1/reissue/{token}/answer``, ``/api/v1/downloads/{token}``.
+``/api/v1/reissue/{token}/answer``, ``/api/v1/downloads/{token}``,
+``/api/v1/downloads/{token}/password-reset``; ``GET /api/v1/reissue/{token}/question`` and
+``/api/v1/downloads/{token}/question`` (the user's secret question; the first also gives the
+step cookie the answer is sealed for, as the reissue page does).
 
 Thin: every step is ``api.end_user_steps``'s; a page or a JSON answer only chooses how to show it.
 No login: the token in the URL names the enrollment and each step asks for its own secret, so the
@@ -20,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from api import end_user_steps as steps
-from api.i18n import LANGUAGES, messages
+from api.i18n import LANGUAGES, messages, request_language
 from api.rendering import render
 from domain import enrollment as e
 from store.db import session_scope
@@ -126,6 +132,32 @@ async def download_json(request: Request, token: str, body: DownloadEntry) -> Re
     return as_json(request, await steps.submit_download(request, token, body.download_password))
 
 
+@router.post("/api/v1/downloads/{token}/password-reset")
+async def reset_download_password_json(request: Request, token: str, body: AnswerEntry) -> Response:
+    return as_json(request, await steps.submit_forgotten_password(request, token, body.answer))
+
+
+def _question_json(request: Request, token: str, kind: str) -> Response:
+    link = steps.resolve(request, token, kind)
+    if link is None:
+        return as_json(request, steps.not_found(request))
+    question = _question_of(request, link)
+    lang = request_language(request)
+    body = {"state": link.state, "question": {"id": question.id, "text": question.text(lang)} if question else None}
+    response = JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return steps.set_step_cookie(request, response, steps.new_browser_cookie(request, link) if kind else None)
+
+
+@router.get("/api/v1/reissue/{token}/question")
+async def reissue_question_json(request: Request, token: str) -> Response:
+    return _question_json(request, token, "reissue")
+
+
+@router.get("/api/v1/downloads/{token}/question")
+async def download_question_json(request: Request, token: str) -> Response:
+    return _question_json(request, token, "")
+
+
 # --- registration (manual section 2) ---------------------------------------------------------
 
 def _registration(request: Request, token: str, link: steps.Link) -> Response:
@@ -217,7 +249,10 @@ def _reissue(request: Request, token: str, link: steps.Link, status: int = 200, 
 @router.get("/reissue/{token}", response_class=HTMLResponse)
 async def reissue_page(request: Request, token: str) -> Response:
     link = steps.resolve(request, token, "reissue")
-    return _not_found(request) if link is None else _reissue(request, token, link)
+    if link is None:
+        return _not_found(request)
+    # The browser's step cookie, before the answer: the new download password is sealed for it.
+    return steps.set_step_cookie(request, _reissue(request, token, link), steps.new_browser_cookie(request, link))
 
 
 @router.post("/reissue/{token}", response_class=HTMLResponse)
@@ -274,6 +309,36 @@ async def download(request: Request, token: str, download_password: Annotated[st
     if result.status == 400:
         return _page(request, "download.html", 400, token=token, error=result.body["message"])
     return _notice(request, result, "eu_download_title")
+
+
+# --- 「ダウンロードパスワードを忘れた」 --------------------------------------------------------------
+
+def _forgot(request: Request, token: str, link: steps.Link, status: int = 200, error: str = "") -> Response:
+    if link.state != e.DOWNLOAD:
+        return _download(request, token, link)
+    return _page(request, "forgot.html", status, token=token, question=_question_of(request, link), error=error)
+
+
+@router.get("/download/{token}/forgot", response_class=HTMLResponse)
+async def forgot_page(request: Request, token: str) -> Response:
+    link = steps.resolve(request, token, "")
+    return _not_found(request) if link is None else _forgot(request, token, link)
+
+
+@router.post("/download/{token}/forgot", response_class=HTMLResponse)
+async def reset_download_password(request: Request, token: str, answer: Annotated[str, Form()] = "") -> Response:
+    link = steps.resolve(request, token, "")
+    if link is None:
+        return _not_found(request)
+    if len(answer) > ANSWER_MAX:  # the JSON twin's bound
+        return _forgot(request, token, link, 422, _t(request, "eu_err_answer"))
+    result = await steps.submit_forgotten_password(request, token, answer)
+    if result.ok:
+        return _page(request, "password.html", password=result.body["download_password"],
+                     done="eu_password_reset_done", after="eu_password_reset_mail", download_token=token)
+    if result.status in (400, 422):
+        return _forgot(request, token, link, result.status, result.body["message"])
+    return _notice(request, result, "eu_forgot_title")
 
 
 @router.get("/help/download", response_class=HTMLResponse)

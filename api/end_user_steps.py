@@ -4,6 +4,12 @@ Each step checks the secret here, against the stored argon2id hash, and tells th
 only whether it was right; the workflow counts, locks and moves on, and its validator
 refuses at once a step it is not waiting for. Answers carry an HTTP status, an error code
 and a message in the person's language; secrets never appear in them.
+
+Nobody is stranded (issue 15): a download password, shown once, is sealed for the browser that
+was shown it (domain/answer_seal.py), so when the answer is lost the same browser asking again
+within the window gets the same password; 「ダウンロードパスワードを忘れた」 gives a new one for the
+secret answer; and a step is refused only for where the workflow is, not for a row that has not
+caught up with it.
 """
 
 import asyncio
@@ -22,6 +28,7 @@ from sqlmodel import select
 
 from api import throttle
 from api.i18n import messages, request_language
+from domain import answer_seal
 from domain import enrollment as e
 from domain.credentials import hash_password, new_download_password, verify_password
 from domain.pki.hierarchy import CLIENT_CA
@@ -31,10 +38,10 @@ from domain.throttle import END_USER
 from processes import login_certificates as process
 from processes.client import Closed, Processes, Refused, Unavailable
 from processes.login_certificates import Attempt, AttemptAnswer
-from store import certificates
+from store import certificates, sealed_answers
 from store import passphrase as store_passphrase
 from store.db import session_scope
-from store.models import Enrollment, EnrollmentDraft, LoginUser
+from store.models import Enrollment, EnrollmentDraft, LoginUser, utcnow
 
 # How a process state that refuses a step reaches the person: (HTTP status, message key).
 REFUSALS: dict[str, tuple[int, str]] = {
@@ -48,6 +55,8 @@ REFUSALS: dict[str, tuple[int, str]] = {
     e.REGISTERING: (409, "eu_err_not_ready"),
     e.ISSUING: (409, "eu_err_not_ready"),
     e.DELIVERING: (409, "eu_err_not_ready"),
+    e.ANSWER_LOCKED: (423, "eu_err_forgot_locked"),
+    e.RESETTING: (409, "eu_err_reset_busy"),
     "unavailable": (503, "eu_err_unavailable"),
     "otp_first": (409, "eu_err_otp_first"),
     "otp_again": (403, "eu_err_otp_again"),
@@ -87,24 +96,43 @@ class Link:
 
 
 STEP_COOKIE = "certdesk_enroll_step"
-
-
+# Sealed answers are kept for these steps: the registration's secret question, the reissue's answer.
+SECRET_STEP, REISSUE_STEP = "secret", "answer"
+# How long a retry waits for the workflow to adopt the step it already took (a few database writes).
+ADOPTION_WAIT, ADOPTION_POLL = 5.0, 0.1
 
 
 def apply_step_cookie(request: Request, response: Response, answer: "StepAnswer") -> Response:
-    if answer.step_cookie:
+    return set_step_cookie(request, response, answer.step_cookie)
+
+
+def set_step_cookie(request: Request, response: Response, value: str | None) -> Response:
+    if value:
         production = request.app.state.settings.production
-        response.set_cookie(STEP_COOKIE, answer.step_cookie, httponly=True, secure=production, samesite="strict",
+        response.set_cookie(STEP_COOKIE, value, httponly=True, secure=production, samesite="strict",
                             path="/", max_age=3600)
     return response
 
 
+def browser_secret(request: Request, link: "Link") -> str | None:
+    """The random value of this browser's step cookie for this enrollment: what its sealed answers
+    are sealed under. The server keeps it only as a hash (the OTP's proof) or not at all."""
+    public_id, _, value = (request.cookies.get(STEP_COOKIE) or "").partition(".")
+    return value if public_id == link.public_id and value else None
+
+
 def holds_step_cookie(request: Request, link: "Link") -> bool:
     """Whether this browser entered the right OTP for this enrollment (and no other since)."""
-    public_id, _, value = (request.cookies.get(STEP_COOKIE) or "").partition(".")
-    if public_id != link.public_id or not value or not link.step_hash:
+    value = browser_secret(request, link)
+    if value is None or not link.step_hash:
         return False
     return hmac.compare_digest(hashlib.sha256(value.encode()).hexdigest(), link.step_hash)
+
+
+def new_browser_cookie(request: Request, link: "Link") -> str | None:
+    """A step cookie for a browser that has none for this enrollment (the reissue's page gives it
+    before the answer, so the answer can be sealed for this browser); None when it has one."""
+    return None if browser_secret(request, link) else f"{link.public_id}.{secrets.token_urlsafe(24)}"
 
 
 def _give_step_cookie(request: Request, link: "Link") -> str:
@@ -190,7 +218,7 @@ async def _update(request: Request, link: Link, step: Step, attempt: Attempt) ->
 
 
 def _wrong(request: Request, answer: AttemptAnswer, wrong_key: str, lock_key: str) -> StepAnswer:
-    if answer.state in (e.LOCKED, e.DOWNLOAD_LOCKED):
+    if answer.state in (e.LOCKED, e.DOWNLOAD_LOCKED, e.ANSWER_LOCKED):
         return StepAnswer(423, {"error": answer.state, "message": messages(request)(lock_key), "attempts_left": 0})
     message = messages(request)(wrong_key).format(left=answer.attempts_left)
     return StepAnswer(400, {"error": "mismatch", "message": message, "attempts_left": answer.attempts_left})
@@ -233,6 +261,65 @@ def _drop_draft(request: Request, draft_id: int) -> None:
             s.delete(draft)
 
 
+def _seal_context(link: Link, step: str) -> str:
+    return f"{link.public_id}/{step}"
+
+
+def _seal(request: Request, link: Link, step: str, asked: str, password: str) -> int:
+    """Keeps the password sealed for this browser before the workflow hears of the step, so an
+    answer lost after the step took effect can be given again; 0 when the browser has no cookie."""
+    secret = browser_secret(request, link)
+    if secret is None:
+        return 0
+    settings: Settings = request.app.state.settings
+    sealed = answer_seal.seal(secret, _seal_context(link, step), answer_seal.SealedAnswer(password, asked))
+    return sealed_answers.keep(request.app.state.engine, link.id, step, sealed,
+                               utcnow() + settings.answer_replay_window)
+
+
+def _live_password_hash(request: Request, link: Link) -> str | None:
+    with session_scope(request.app.state.engine) as s:
+        row = s.get(Enrollment, link.id)
+        return row.download_password_hash if row is not None else None
+
+
+async def _replay(request: Request, link: Link, step: str, asked: str) -> StepAnswer | None:
+    """The answer this browser was given for this step, asked the same way, if the step took effect
+    and its window is open; None otherwise (another browser opens no seal)."""
+    secret = browser_secret(request, link)
+    if secret is None:
+        return None
+    engine = request.app.state.engine
+    for sealed in sealed_answers.live(engine, link.id, step, utcnow()):
+        answer = answer_seal.unseal(secret, _seal_context(link, step), sealed)
+        if answer is None or not hmac.compare_digest(answer.asked, asked):
+            continue
+        # Only a password the workflow adopted opens the download; adoption may be a moment away.
+        waited = 0.0
+        while True:
+            live = _live_password_hash(request, link)
+            if live and await asyncio.to_thread(verify_password, live, answer.download_password):
+                return StepAnswer(200, {"download_password": answer.download_password})
+            if waited >= ADOPTION_WAIT or (live and waited):
+                break
+            await asyncio.sleep(ADOPTION_POLL)
+            waited += ADOPTION_POLL
+    return None
+
+
+async def workflow_state(request: Request, link: Link, step: str) -> str:
+    """Where the process is, for a step that waits at ``step``: the row when it says so or says the
+    process has ended; otherwise the workflow's own word (the row may not have caught up)."""
+    if link.state == step or link.state in e.ENDED:
+        return link.state
+    try:
+        return await process.status(request.app.state.processes, link.workflow_id)
+    except Unavailable:
+        return "unavailable"
+    except Closed:
+        return link.state
+
+
 @throttled
 async def submit_secret(request: Request, token: str, question_id: str, answer: str) -> StepAnswer:
     link = resolve(request, token, "registration")
@@ -242,16 +329,22 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
         return _invalid(request, "question_id", "eu_err_question")
     if e.answer_problem(answer):
         return _invalid(request, "answer", "eu_err_answer")
-    if link.state != e.QUESTION:
-        # Checked here too so a refused step does not even hash; the workflow has the last word.
-        return refusal(request, link.state if link.state != e.OTP else "otp_first")
+    asked = answer_seal.fingerprint(question_id, e.normalise_answer(answer))
+    # Looked at here so a refused step does not even hash; the workflow has the last word.
+    state = await workflow_state(request, link, e.QUESTION)
+    if state != e.QUESTION:
+        return await _replay(request, link, SECRET_STEP, asked) or refusal(
+            request, state if state != e.OTP else "otp_first")
     if not holds_step_cookie(request, link):
         return refusal(request, "otp_again")  # the URL alone is not enough: the OTP is
     draft_id, password = await _draft(link, request, question_id, answer)
+    sealed_id = _seal(request, link, SECRET_STEP, asked, password)
     result = await _update(request, link, process.set_secret, Attempt(True, draft_id))
     if isinstance(result, str):
         _drop_draft(request, draft_id)
-        return refusal(request, result)
+        if sealed_id:
+            sealed_answers.drop(request.app.state.engine, sealed_id)
+        return await _replay(request, link, SECRET_STEP, asked) or refusal(request, result)
     return StepAnswer(200, {"download_password": password})
 
 
@@ -262,20 +355,56 @@ async def submit_reissue_answer(request: Request, token: str, answer: str) -> St
         return not_found(request)
     if e.answer_problem(answer):
         return _invalid(request, "answer", "eu_err_answer")
-    with session_scope(request.app.state.engine) as s:
-        user = s.get(LoginUser, link.login_user_id) if link.login_user_id else None
-        answer_hash = user.answer_hash if user else None
+    answer_hash = _answer_hash(request, link)
     correct = bool(answer_hash) and await asyncio.to_thread(verify_password, answer_hash or "",
                                                              e.normalise_answer(answer))
+    asked = answer_seal.fingerprint(e.normalise_answer(answer))
     draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
+    sealed_id = _seal(request, link, REISSUE_STEP, asked, password) if correct else 0
     result = await _update(request, link, process.answer, Attempt(correct, draft_id))
     if isinstance(result, str):
         if draft_id:
             _drop_draft(request, draft_id)
-        return refusal(request, result, lock_key="eu_err_answer_locked")
+        if sealed_id:
+            sealed_answers.drop(request.app.state.engine, sealed_id)
+        replayed = await _replay(request, link, REISSUE_STEP, asked) if correct else None
+        return replayed or refusal(request, result, lock_key="eu_err_answer_locked")
     if not result.accepted:
         return _wrong(request, result, "eu_err_answer_wrong", "eu_err_answer_locked")
     return StepAnswer(200, {"download_password": password})
+
+
+@throttled
+async def submit_forgotten_password(request: Request, token: str, answer: str) -> StepAnswer:
+    """「ダウンロードパスワードを忘れた」: the secret answer, and a new download password shown once.
+    Only while the key waits to be downloaded; a retry that lost its answer just asks again."""
+    link = resolve(request, token, "")
+    if link is None:
+        return not_found(request)
+    if e.answer_problem(answer):
+        return _invalid(request, "answer", "eu_err_answer")
+    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+    state = await workflow_state(request, link, e.DOWNLOAD)
+    if state != e.DOWNLOAD:
+        return refusal(request, state, lock_key=lock_key)
+    answer_hash = _answer_hash(request, link)
+    correct = bool(answer_hash) and await asyncio.to_thread(verify_password, answer_hash or "",
+                                                             e.normalise_answer(answer))
+    draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
+    result = await _update(request, link, process.reset_download_password, Attempt(correct, draft_id))
+    if isinstance(result, str):
+        if draft_id:
+            _drop_draft(request, draft_id)
+        return refusal(request, result, lock_key=lock_key)
+    if not result.accepted:
+        return _wrong(request, result, "eu_err_answer_wrong", "eu_err_forgot_locked")
+    return StepAnswer(200, {"download_password": password})
+
+
+def _answer_hash(request: Request, link: Link) -> str | None:
+    with session_scope(request.app.state.engine) as s:
+        user = s.get(LoginUser, link.login_user_id) if link.login_user_id else None
+        return user.answer_hash if user else None
 
 
 def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:

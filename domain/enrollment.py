@@ -25,6 +25,10 @@ REGISTERING, ISSUING, DOWNLOAD, DELIVERING = "registering", "issuing", "download
 DOWNLOADED = "downloaded"
 EXPIRED, LOCKED, REPLACED, REJECTED = "expired", "locked", "replaced", "rejected"
 DOWNLOAD_EXPIRED, DOWNLOAD_LOCKED = "download_expired", "download_locked"
+# Not a state of the process: 「ダウンロードパスワードを忘れた」 locked after wrong secret answers, until
+# support unlocks it; the download itself stays open.
+ANSWER_LOCKED = "answer_locked"
+RESETTING = "resetting"  # nor this: a new download password is being set
 ENDED = (DOWNLOADED, EXPIRED, LOCKED, REPLACED, REJECTED, DOWNLOAD_EXPIRED, DOWNLOAD_LOCKED)
 # A reissue lock waits for support; a registration lock ends it (the website invites again).
 REISSUE_ENDED = tuple(s for s in ENDED if s != LOCKED)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(5, ge=1)
     download_ttl: Duration = timedelta(days=14)
     download_max_attempts: int = Field(5, ge=1)
+    # How long the browser that was shown a download password may ask for it again (a lost answer).
+    answer_replay_window: Duration = timedelta(minutes=10)
     reissue_ttl: Duration = timedelta(days=3)  # how long a reissue link waits for the answer
     secret_answer_max_attempts: int = Field(5, ge=1)
     delayed_revocation: Duration = timedelta(days=14)

@@ -29,6 +29,8 @@ KINDS: dict[str, TaskKind] = {
         TaskKind("revocation_phone_confirmation", ("confirmed", "rejected"), note_required=("rejected",)),
         TaskKind("password_reset", ("reset", "reject"), note_required=("reject",)),
         TaskKind("reissue_unlock", ("unlock", "reject"), note_required=("reject",)),
+        # 「ダウンロードパスワードを忘れた」 locked after wrong secret answers (the download stays open).
+        TaskKind("download_answer_unlock", ("unlock", "reject"), note_required=("reject",)),
         TaskKind("login_reissue_new_person", ("approve", "reject"), note_required=("reject",)),
     )
 }

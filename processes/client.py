@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -34,6 +34,7 @@ from processes.connection import TemporalHandle, worker_polling
 log = logging.getLogger("certdesk.processes")
 T = TypeVar("T")
 
+QUERY_TIMEOUT = timedelta(seconds=10)
 CUSTOMER_KEY = SearchAttributeKey.for_keyword("CertdeskCustomer")
 # Connecting failed (RuntimeError, OSError, TimeoutError) or the server refused (RPCError).
 _DOWN = (RPCError, RuntimeError, TimeoutError, OSError)
@@ -145,6 +146,20 @@ class Processes:
                 await handle.signal(signal)
             else:
                 await handle.signal(signal, arg)
+        except RPCError as exc:
+            if _not_found(exc):
+                raise Closed(workflow_id) from None
+            raise Unavailable(type(exc).__name__) from None
+
+    async def query(self, workflow_id: str, query: Callable[..., Any], result_type: type[T] | None = None) -> Any:
+        """A query's answer (the workflow's own word, not a mirror of it); ``Closed`` if there is no
+        such workflow, ``Unavailable`` when no worker answers in time."""
+        client = await self.client()
+        try:
+            return await client.get_workflow_handle(workflow_id).query(
+                query, result_type=result_type, rpc_timeout=QUERY_TIMEOUT)
+        except WorkflowQueryFailedError as exc:
+            raise Unavailable(type(exc).__name__) from None
         except RPCError as exc:
             if _not_found(exc):
                 raise Closed(workflow_id) from None

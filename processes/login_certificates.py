@@ -20,13 +20,16 @@ from workflows.login_revocation import LoginCertRevocation, LoginRevocationInput
 from workflows.login_revocation import workflow_id as revocation_workflow_id
 
 __all__ = ["Attempt", "AttemptAnswer", "answer", "download", "enter_otp", "registration_workflow_id",
-           "reissue_workflow_id", "replace", "revoke", "set_secret", "start_registration", "start_reissue"]
+           "reissue_workflow_id", "replace", "reset_download_password", "revoke", "set_secret", "start_registration",
+           "start_reissue", "status"]
 
 REVOCATION_TIMEOUT = timedelta(minutes=5)
 
 
 def _terms(settings: Settings) -> DeliveryTerms:
-    return DeliveryTerms(settings.download_ttl.total_seconds(), settings.download_max_attempts)
+    return DeliveryTerms(settings.download_ttl.total_seconds(), settings.download_max_attempts,
+                         settings.answer_replay_window.total_seconds(), settings.secret_answer_max_attempts,
+                         calendar_spec(settings))
 
 
 # --- the tenant's requests ----------------------------------------------------------------------
@@ -110,3 +113,14 @@ async def answer(processes: Processes, workflow_id: str, attempt: Attempt) -> At
 async def download(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
     """Registration's or reissue's download (both are a ``LoginCertProcess``)."""
     return await _step(processes, workflow_id, LoginCertProcess.download, attempt)
+
+
+async def reset_download_password(processes: Processes, workflow_id: str, attempt: Attempt) -> AttemptAnswer:
+    """「ダウンロードパスワードを忘れた」: the secret answer, and a new download password (the draft)."""
+    return await _step(processes, workflow_id, LoginCertProcess.reset_download_password, attempt)
+
+
+async def status(processes: Processes, workflow_id: str) -> str:
+    """Where the process is now (the enrollment row may not show it yet); ``Closed`` when it has ended."""
+    state: str = await processes.query(workflow_id, LoginCertProcess.status, result_type=str)
+    return state

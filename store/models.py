@@ -339,6 +339,21 @@ class EnrollmentDraft(SQLModel, table=True):
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 
+class SealedAnswer(SQLModel, table=True):
+    """A download password a person was shown once, sealed under their browser's step cookie
+    (domain/answer_seal.py) so a retry from that browser gets it again. Gone at the download, when
+    the delivery ends, or when its window closes (the workflow's timer)."""
+
+    __tablename__ = "sealed_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    step: str = Field(max_length=20)  # secret | answer
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    expires_at: datetime = ts(nullable=False, index=True)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
 class LoginEvent(SQLModel, table=True):
     """A login to the account pages with a login certificate (L-2 login history)."""
 

@@ -15,16 +15,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.login_certificates import LoginCertActivities
-    from activities.tasks import TaskRequest
     from domain import enrollment as e
     from domain.business_calendar import CalendarSpec
-    from workflows.human_task import HumanTaskWorkflow
     from workflows.login_delivery import ACTIVITY_TIMEOUT, Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
     from workflows.waiting import wait_until
-
-UNLOCK_BUSINESS_DAYS = 1
 
 
 @dataclass
@@ -45,11 +40,10 @@ def workflow_id(public_id: str) -> str:
 
 
 @workflow.defn
-class LoginCertReissue(LoginCertProcess, HumanTaskWorkflow):
+class LoginCertReissue(LoginCertProcess):
     @workflow.init
     def __init__(self, inp: LoginReissueInput) -> None:
         LoginCertProcess.__init__(self, inp.enrollment_id, inp.terms)
-        HumanTaskWorkflow.__init__(self)
         self.state = e.ANSWER
         self.answers = e.Attempts(inp.answer_max_attempts)
 
@@ -103,17 +97,6 @@ class LoginCertReissue(LoginCertProcess, HumanTaskWorkflow):
         return self.state
 
     async def _unlock_refused(self, inp: LoginReissueInput) -> bool:
-        now = workflow.now().replace(second=0, microsecond=0)
-        deadlines: Deadlines = await workflow.execute_activity(
-            business_deadlines, DeadlineRequest(now.isoformat(), [UNLOCK_BUSINESS_DAYS], inp.calendar),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
-        decision = await self.human_task(TaskRequest(
-            task_key=f"{workflow.info().workflow_id}/unlock-{len(self._decisions) + 1}",
-            kind="reissue_unlock",
-            title=inp.user,
-            subject=f"enrollment:{inp.public_id}",
-            workflow_id=workflow.info().workflow_id,
-            due_at=deadlines.moments[0],
-            facts={"user": inp.user, "certificate": inp.previous_serial},
-        ))
-        return decision is None or decision.outcome != "unlock"
+        due_at = await self.unlock_deadline(inp.calendar)
+        return not await self.unlock_task("reissue_unlock", "unlock", inp.user, inp.public_id, inp.previous_serial,
+                                          due_at)
