@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from ca import authority
-from domain.enrollment import link_key, link_token
+from domain.enrollment import link_key, link_token, progress
 from domain.pki.hierarchy import CLIENT_CA
 from store import audit, certificates, sealed_answers
 from store import passphrase as store_passphrase
@@ -82,6 +82,8 @@ class LoginCertActivities:
             row = self._enrollment(s, change.enrollment_id)
             if row.state == change.state and change.expires_at is None:
                 return
+            if progress(row.kind, change.state) < progress(row.kind, row.state):
+                return  # a late mirror of a step the process has left behind
             previous, row.state, row.updated_at = row.state, change.state, utcnow()
             if change.expires_at:
                 row.expires_at = datetime.fromisoformat(change.expires_at)

@@ -214,7 +214,7 @@ async def _update(request: Request, link: Link, step: Step, attempt: Attempt) ->
         with session_scope(request.app.state.engine) as s:
             row = s.get(Enrollment, link.id)
             state = row.state if row is not None else ""
-        return state if state in e.ENDED else "unavailable"
+        return state if e.ended(link.kind, state) else "unavailable"
 
 
 def _wrong(request: Request, answer: AttemptAnswer, wrong_key: str, lock_key: str) -> StepAnswer:
@@ -310,7 +310,7 @@ async def _replay(request: Request, link: Link, step: str, asked: str) -> StepAn
 async def workflow_state(request: Request, link: Link, step: str) -> str:
     """Where the process is, for a step that waits at ``step``: the row when it says so or says the
     process has ended; otherwise the workflow's own word (the row may not have caught up)."""
-    if link.state == step or link.state in e.ENDED:
+    if link.state == step or e.ended(link.kind, link.state):
         return link.state
     try:
         return await process.status(request.app.state.processes, link.workflow_id)

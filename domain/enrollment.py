@@ -35,6 +35,23 @@ REISSUE_ENDED = tuple(s for s in ENDED if s != LOCKED)
 
 REVOKE_OLD = ("on_download", "immediately")
 
+# How far along an enrollment is. The row mirrors the workflow through activities that may finish
+# out of order (a step's mirror delayed by a crash, then the next step's): a mirror never moves the
+# row back. Equal ranks may follow each other (a reissue's lock and its unlock).
+_PROGRESS = {OTP: 0, QUESTION: 1, ANSWER: 1, REGISTERING: 2, ISSUING: 3, DOWNLOAD: 4, DELIVERING: 5}
+_FINAL = 9
+
+
+def ended(kind: str, state: str) -> bool:
+    """Whether the process has ended in ``state`` (a reissue's lock waits for support)."""
+    return state in (REISSUE_ENDED if kind == "reissue" else ENDED)
+
+
+def progress(kind: str, state: str) -> int:
+    if state == LOCKED and kind == "reissue":
+        return _PROGRESS[ANSWER]
+    return _FINAL if state in ENDED else _PROGRESS.get(state, 0)
+
 
 @dataclass(frozen=True)
 class SecretQuestion:

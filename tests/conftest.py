@@ -21,6 +21,7 @@ from domain.settings import SEARCH_ATTRIBUTES, Settings
 from store.db import dispose_engine, make_engine, migrate
 from tests.dns_server import Zone, serve_zone
 from tests.http_server import Site, serve_site
+from tests.login_service import service  # noqa: F401 (a fixture)
 
 PG_URL = os.environ.get("CERTDESK_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -310,6 +310,39 @@ async def record_login_registration(env: WorkflowEnvironment, tmp: Path) -> None
             (HISTORIES / "LoginCertRegistration-expired.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_login_forgotten_password(env: WorkflowEnvironment, tmp: Path) -> None:
+    """A registration whose download password was sealed for its browser (the window's timer
+    forgets it), then forgotten: wrong answers lock the reset, support unlocks, the right answer
+    gives a new password, which downloads."""
+    from sqlmodel import select
+
+    from store.db import session_scope
+    from store.models import Enrollment, Task
+    from workflows.login_registration import LoginCertRegistration
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        async with await _drive_login(env, settings, engine) as http:
+            public_id, token, _ = await _registered(http, env, "u-4")
+            await env.sleep(settings.answer_replay_window + timedelta(seconds=5))  # the seal is forgotten
+            for _ in range(settings.secret_answer_max_attempts):
+                await http.post(f"/api/v1/downloads/{token}/password-reset", json={"answer": "Tama"})
+            with session_scope(engine) as s:
+                workflow_id = s.exec(select(Enrollment.workflow_id).where(Enrollment.public_id == public_id)).one()
+            handle = env.client.get_workflow_handle(workflow_id)
+            task = None
+            while task is None:
+                await env.sleep(timedelta(seconds=1))
+                with session_scope(engine) as s:
+                    task = s.exec(select(Task).where(Task.kind == "download_answer_unlock")).first()
+            await handle.execute_update(LoginCertRegistration.complete_task,
+                                        TaskDecision(int(task.id or 0), "unlock", "", "staff:sato", "support"))
+            reset = await http.post(f"/api/v1/downloads/{token}/password-reset", json={"answer": "pochi"})
+            await http.post(f"/api/v1/downloads/{token}", json=reset.json())
+            await handle.result()
+            (HISTORIES / "LoginCertRegistration-forgotten-password.json").write_text(
+                (await handle.fetch_history()).to_json())
+
+
 async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
     from sqlmodel import select
 
@@ -482,6 +515,7 @@ RECORDERS = {
     "Reissue": record_reissue,
     "LoginCertRegistration": record_login_registration,
     "LoginCertReissue": record_login_reissue,
+    "LoginCertRegistration-forgotten": record_login_forgotten_password,  # run it by this name
     "DomainValidation": record_domain_validation,
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
 }

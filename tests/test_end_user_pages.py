@@ -13,14 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.test_login_certificates import (  # noqa: F401
-    Service,
-    download_url_of,
-    open_pkcs12,
-    register,
-    service,
-    token_of,
-)
+from tests.login_service import Service
+from tests.test_login_certificates import download_url_of, open_pkcs12, register, token_of
 
 PASSWORD = re.compile(r'id="download-password"[^>]*>(\w{5}-\w{5}-\w{5}-\w{5})<')
 DOWNLOAD_MAIL = "電子証明書ダウンロードのご案内"
@@ -130,7 +124,8 @@ async def test_otp_then_question_then_the_password_once_then_the_download(servic
     # same password (issue 15); with another answer, or from another browser, no password.
     resent = await service.http.post(f"/enroll/{token}/secret", data={"question_id": "first_pet", "answer": "Pochi"})
     assert resent.status_code == 200 and PASSWORD.search(resent.text).group(1) == password  # type: ignore[union-attr]
-    other_answer = await service.http.post(f"/enroll/{token}/secret", data={"question_id": "first_pet", "answer": "Tama"})
+    other_answer = await service.http.post(f"/enroll/{token}/secret",
+                                           data={"question_id": "first_pet", "answer": "Tama"})
     assert other_answer.status_code in (200, 409) and not PASSWORD.search(other_answer.text)
     assert "発行中" in other_answer.text or "登録は完了" in other_answer.text
     async with httpx.AsyncClient(transport=service.http._transport, base_url=str(service.http.base_url)) as other:

@@ -69,3 +69,23 @@ def test_questions_have_both_languages_and_unique_ids() -> None:
     assert len(e.QUESTION_IDS) == len(e.QUESTIONS) >= 5
     for q in e.QUESTIONS:
         assert q.text("ja").endswith("？") and q.text("en").endswith("?")
+
+
+@pytest.mark.parametrize(("kind", "before", "after", "moves"), [
+    ("registration", e.OTP, e.QUESTION, True),
+    ("registration", e.ISSUING, e.QUESTION, False),  # the OTP's mirror, delayed past the secret step
+    ("registration", e.DOWNLOAD, e.ISSUING, False),
+    ("registration", e.QUESTION, e.LOCKED, True),
+    ("registration", e.LOCKED, e.QUESTION, False),  # a registration's lock ends it
+    ("reissue", e.ANSWER, e.LOCKED, True),
+    ("reissue", e.LOCKED, e.ANSWER, True),  # support unlocked it
+    ("reissue", e.DOWNLOAD, e.DOWNLOADED, True),
+    ("reissue", e.DOWNLOADED, e.DOWNLOAD, False),
+])
+def test_a_mirror_never_moves_the_row_back(kind: str, before: str, after: str, moves: bool) -> None:
+    assert (e.progress(kind, after) >= e.progress(kind, before)) is moves
+
+
+def test_a_reissue_lock_is_not_its_end() -> None:
+    assert e.ended("registration", e.LOCKED) and not e.ended("reissue", e.LOCKED)
+    assert e.ended("reissue", e.REJECTED) and not e.ended("registration", e.DOWNLOAD)

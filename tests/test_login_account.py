@@ -27,8 +27,9 @@ from store import accounts
 from store.db import session_scope
 from store.models import AuditEvent, EndUserSession, LoginEvent, LoginUser, utcnow
 from tests.conftest import free_port, serving
+from tests.login_service import Service
 from tests.test_client_cert_port import self_signed
-from tests.test_login_certificates import Service, download_url_of, register, service  # noqa: F401
+from tests.test_login_certificates import download_url_of, register
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -15,8 +15,8 @@ from api.app import create_app
 from ca import authority
 from domain.pki.hierarchy import CRL_ISSUERS, PUBLISHED_CAS
 from domain.settings import Settings
+from tests.login_service import Service
 from tests.test_csrf import BASE, World, _cookie_header, concrete, world  # noqa: F401
-from tests.test_login_certificates import Service, service  # noqa: F401
 
 RELYING_PARTIES = ("/pki/", "/ocsp")
 
