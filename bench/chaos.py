@@ -4,7 +4,8 @@ register for login certificates and apply for server certificates, retrying what
     .venv/bin/python bench/chaos.py [--registrations 30] [--applications 10] [--kills 3] [--seed 1]
 
 Prints what completed, how often people had to retry, and every broken invariant (a certificate
-signed twice or lost, an e-mail sent twice). Exit status 1 when any invariant broke.
+signed twice or lost, an e-mail sent twice, a person stranded: a registration that could not finish).
+Exit status 1 when any invariant broke.
 """
 
 import argparse
@@ -33,7 +34,7 @@ def main() -> int:
         problems = report.problems + one_certificate_per_issuance(db)
     print(f"kills: worker {report.worker_kills}, whole stack {report.kills}; "
           f"registrations {report.registrations}: downloaded {report.downloaded}, "
-          f"stranded {report.stranded} (their download password cut off: issue 15); "
+          f"download password given again after a cut-off answer {report.answered_again}; "
           f"applications {report.applications}: issued {report.issued}, reissued {report.reissued}; "
           f"password resets {report.resets}: mailed {report.reset_mailed}")
     print("retries: " + (", ".join(f"{k} {n}" for k, n in sorted(report.retries.items())) or "none"))

@@ -3,7 +3,8 @@ polling beside the one in ``certdesk up``) and then ``certdesk up`` itself with 
 started are killed with SIGKILL at random moments, in turn, while login-certificate registrations,
 server-certificate applications and password resets are in flight; each person simply retries what
 failed, as people do. Afterwards every process has completed, each issuance made exactly one
-certificate and each business event at most one e-mail.
+certificate and each business event at most one e-mail. Nobody is stranded (issue 15): a secret step
+whose answer a crash cut off is sent again from the same browser and gives the same download password.
 
 Used by ``tests/test_chaos.py`` (small, in CI) and ``bench/chaos.py`` (larger runs).
 """
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 from sqlmodel import select
 
+from domain import enrollment as e
 from store.db import make_engine, session_scope
 from store.models import Application, AuditEvent, CertificateRecord, Enrollment
 from tests.conftest import free_port
@@ -42,7 +45,9 @@ class Down(Exception):
 class Report:
     registrations: int = 0
     downloaded: int = 0
-    stranded: int = 0  # the download password was cut off with its answer (issue 15's case)
+    # Secret steps answered again: a crash cut the answer off after the step took effect (the
+    # database showed its credentials registered) and the same browser's retry got the password.
+    answered_again: int = 0
     applications: int = 0
     issued: int = 0
     resets: int = 0
@@ -58,8 +63,8 @@ class Report:
 class People:
     """What the people do, over HTTP, retrying whatever the crash cut off."""
 
-    def __init__(self, stack: Stack, report: Report, deadline: float) -> None:
-        self.stack, self.report, self.deadline = stack, report, deadline
+    def __init__(self, stack: Stack, report: Report, deadline: float, engine: Engine) -> None:
+        self.stack, self.report, self.deadline, self.engine = stack, report, deadline, engine
 
     def call(self, what: str, method: str, path: str, browser: httpx.Client | None = None,
              **kw: object) -> httpx.Response:
@@ -104,7 +109,10 @@ class People:
         body = invited.json()
         token = body["enrollment_url"].rstrip("/").rsplit("/", 1)[1]
         with httpx.Client() as browser:
-            self._register(browser, n, email, token, body["one_time_password"])
+            try:
+                self._register(browser, n, email, token, body["one_time_password"])
+            except TimeoutError as exc:
+                self.report.problems.append(f"registration {n} unfinished: {exc}")
 
     def _register(self, browser: httpx.Client, n: int, email: str, token: str, one_time_password: str) -> None:
         otp = self.call("otp", "POST", f"/api/v1/enroll/{token}/otp", browser,
@@ -113,19 +121,10 @@ class People:
             self.report.problems.append(f"otp {n}: {otp.status_code} {otp.text[:200]}")
             return
         question = otp.json()["questions"][0]["id"]
-        while True:
-            secret = self.call("secret", "POST", f"/api/v1/enroll/{token}/secret", browser,
-                               json={"question_id": question, "answer": "Tanaka"})
-            refused = secret.json().get("error") if secret.status_code == 409 else None
-            if refused != "otp_first" or time.monotonic() > self.deadline:
-                break
-            time.sleep(0.5)  # the OTP taken a moment ago is not mirrored yet (issue 15): a person tries again
-        if refused in ("registering", "issuing", "download", "delivering"):
-            # An earlier attempt took effect and the crash cut off its answer: the download
-            # password shown once is gone (issue 15). Nothing else may go wrong.
-            self.report.stranded += 1
-            return
+        secret = self.secret_step(browser, token, {"question_id": question, "answer": "Tanaka"})
         if secret.status_code != 200:
+            # Refused while the process is past the question (its answer lost for good), or
+            # ``otp_first`` right after the OTP: someone stranded (issue 15).
             self.report.problems.append(f"secret {n}: {secret.status_code} {secret.text[:200]}")
             return
         password = secret.json()["download_password"]
@@ -136,6 +135,38 @@ class People:
             self.report.downloaded += 1
         else:
             self.report.problems.append(f"download {n}: {got.status_code} {got.text[:200]}")
+
+    def secret_step(self, browser: httpx.Client, token: str, answer: dict[str, str]) -> httpx.Response:
+        """The secret question from the person's own browser, sent again (the same step, the same
+        cookie) whatever cut it off; and again after "being issued, try again in a moment" while the
+        step's credentials are still being registered. Any other answer is the last."""
+        path = f"/api/v1/enroll/{token}/secret"
+        cut_off = False  # an attempt reached the stack and got no answer
+        while time.monotonic() < self.deadline:
+            registered = cut_off and self.credentials_registered(token)  # before the retry is sent
+            try:
+                r = browser.post(f"{self.stack.base}{path}", json=answer, timeout=15)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                r = None  # never reached the stack (it is down)
+            except httpx.HTTPError:
+                r, cut_off = None, True
+            if r is not None and r.status_code == 200:
+                self.report.answered_again += registered
+                return r
+            not_ready = r is not None and r.status_code == 409 and r.json().get("error") == e.REGISTERING
+            if r is not None and r.status_code < 500 and r.status_code != 429 and not not_ready:
+                return r
+            self.report.retries["secret not ready" if not_ready else "secret"] += 1
+            time.sleep(0.5)
+        raise TimeoutError("secret: no answer before the deadline")
+
+    def credentials_registered(self, token: str) -> bool:
+        """Whether the secret step took effect: its row has left the question (the same transaction
+        that adopts the download password)."""
+        public_id = token.partition(".")[0]  # the link token is "<public id>.<MAC>"
+        with session_scope(self.engine) as s:
+            row = s.exec(select(Enrollment).where(Enrollment.public_id == public_id)).first()
+            return row is not None and row.state not in (e.OTP, e.QUESTION)
 
     def apply(self, staff: dict[str, str], n: int) -> None:
         """A new application → its DNS record placed → the desk's checks → approved → issued (S-2)."""
@@ -289,10 +320,11 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
     report, rng = Report(), random.Random(seed)
     stack.start()
     worker.start()
+    engine = make_engine(f"sqlite:///{tmp / 'var' / 'certdesk.db'}")
     try:
         api_key = cli_json(env, "tenant", "create", "障害試験サイト")["api_key"]
         cli_json(env, "staff", "create", "chaos", "--role", "supervisor", "--password", STAFF_PASSWORD)
-        people = People(stack, report, time.monotonic() + seconds)
+        people = People(stack, report, time.monotonic() + seconds, engine)
         token = people.call("staff", "POST", "/api/v1/staff/session",
                             json={"username": "chaos", "password": STAFF_PASSWORD}).json()["token"]
         staff = {"authorization": f"Bearer {token}"}
@@ -314,6 +346,7 @@ def run(tmp: Path, registrations: int, applications: int, kills: int, seed: int 
         events = Counter(str(m["headers"].get("X-Certdesk-Event")) for m in mails)
         report.problems += [f"mailed {n} times: {event}" for event, n in events.items() if n > 1]
     finally:
+        engine.dispose()
         worker.kill()
         stack.stop()
     return report, tmp / "var" / "certdesk.db"

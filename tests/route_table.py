@@ -200,6 +200,11 @@ MAIN: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/downloads/{token}"): link("download", {"download_password": "x"}),
     ("GET", "/download/{token}"): link("download"),
     ("POST", "/download/{token}"): link("download"),
+    ("POST", "/api/v1/downloads/{token}/password-reset"): link("download", {"answer": "x"}),
+    ("GET", "/api/v1/downloads/{token}/question"): link("download"),
+    ("GET", "/api/v1/reissue/{token}/question"): link("reissue"),
+    ("GET", "/download/{token}/forgot"): link("download"),
+    ("POST", "/download/{token}/forgot"): link("download"),
     # Development only: the embedded SMTP sink's mail and certdesk up's loopback DNS and website.
     ("GET", "/dev/mailbox"): DEV,
     ("GET", "/dev/mailbox/messages"): DEV,
