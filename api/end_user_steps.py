@@ -261,6 +261,17 @@ def _drop_draft(request: Request, draft_id: int) -> None:
             s.delete(draft)
 
 
+def _forget_step(request: Request, refused: str, draft_id: int, sealed_id: int) -> None:
+    """A refused step's draft and seal go. Not when Temporal could not answer: the workflow may have
+    taken the step (its activity adopts the draft, a retry finds the seal); they expire unused."""
+    if refused == "unavailable":
+        return
+    if draft_id:
+        _drop_draft(request, draft_id)
+    if sealed_id:
+        sealed_answers.drop(request.app.state.engine, sealed_id)
+
+
 def _seal_context(link: Link, step: str) -> str:
     return f"{link.public_id}/{step}"
 
@@ -341,9 +352,7 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
     sealed_id = _seal(request, link, SECRET_STEP, asked, password)
     result = await _update(request, link, process.set_secret, Attempt(True, draft_id))
     if isinstance(result, str):
-        _drop_draft(request, draft_id)
-        if sealed_id:
-            sealed_answers.drop(request.app.state.engine, sealed_id)
+        _forget_step(request, result, draft_id, sealed_id)
         return await _replay(request, link, SECRET_STEP, asked) or refusal(request, result)
     return StepAnswer(200, {"download_password": password})
 
@@ -363,10 +372,7 @@ async def submit_reissue_answer(request: Request, token: str, answer: str) -> St
     sealed_id = _seal(request, link, REISSUE_STEP, asked, password) if correct else 0
     result = await _update(request, link, process.answer, Attempt(correct, draft_id))
     if isinstance(result, str):
-        if draft_id:
-            _drop_draft(request, draft_id)
-        if sealed_id:
-            sealed_answers.drop(request.app.state.engine, sealed_id)
+        _forget_step(request, result, draft_id, sealed_id)
         replayed = await _replay(request, link, REISSUE_STEP, asked) if correct else None
         return replayed or refusal(request, result, lock_key="eu_err_answer_locked")
     if not result.accepted:
@@ -393,8 +399,7 @@ async def submit_forgotten_password(request: Request, token: str, answer: str) -
     draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
     result = await _update(request, link, process.reset_download_password, Attempt(correct, draft_id))
     if isinstance(result, str):
-        if draft_id:
-            _drop_draft(request, draft_id)
+        _forget_step(request, result, draft_id, 0)
         return refusal(request, result, lock_key=lock_key)
     if not result.accepted:
         return _wrong(request, result, "eu_err_answer_wrong", "eu_err_forgot_locked")

@@ -26,11 +26,13 @@ from certdesk.servers import embedded_server, start
 from certdesk.worker import build_worker
 from domain.pki import errors as pki_errors
 from domain.settings import Settings
+from processes import contracts
 from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle, connect
 from processes.pki import ensure_crl_schedule
 from store import accounts
+from store import contracts as contract_records
 from store.db import engine_for, migrate
 
 LOCAL_PERSPECTIVES = "local-1,local-2,local-3,local-4,local-5"
@@ -44,6 +46,10 @@ async def reconcile_timers(processes: Processes, settings: Settings) -> int:
     engine = engine_for(settings.resolved_database_url)
     for customer_id, version, expires_at in accounts.customers_awaiting_expiry(engine):
         started += await start_initial_password_timer(processes, customer_id, version, expires_at)
+    # Contracts of certificates issued before contracts were kept, and any contract without its process.
+    await asyncio.to_thread(contract_records.establish_missing, engine)
+    for contract_id, code, customer_id in contract_records.live(engine):
+        started += await contracts.start(processes, contract_id, code, customer_id)
     return started
 
 

@@ -16,6 +16,7 @@ from activities.accounts import AccountActivities, PasswordResetActivities
 from activities.applications import ApplicationActivities
 from activities.calendar import business_deadlines
 from activities.context import ActivityContext
+from activities.contracts import ContractActivities
 from activities.login_certificates import LoginCertActivities
 from activities.mail import MailActivities
 from activities.pki import PkiActivities
@@ -32,7 +33,16 @@ def activities_for(ctx: ActivityContext) -> list:
     login, dcv = LoginCertActivities(ctx), DomainValidationActivities(ctx)
     primary = PerspectiveActivities(ctx.settings, "primary")  # the main worker's own network look
     vetting_checks = VettingCheckActivities(ctx)
+    contracts = ContractActivities(ctx)
     return [
+        contracts.establish_contract,
+        contracts.contract_facts,
+        contracts.send_contract_reminder,
+        contracts.renew_contract,
+        contracts.end_contract,
+        contracts.file_cancellation,
+        contracts.withdraw_cancellation,
+        contracts.cancel_now,
         vetting_checks.approval_facts,
         vetting_checks.record_check,
         dcv.prepare,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from domain.contract_life import AUTO, FIXED
 from domain.messages import translator
 
 
@@ -11,6 +12,8 @@ class Product:
     level: str  # ov | ev
     validity_days: int  # what the product promises; the PKI core caps it at the BR maximum
     reissue_limit: int | None  # None = unlimited within the reissue window; EV: once
+    contract_type: str = FIXED  # 期間固定タイプ, or 自動契約更新タイプ (AUTO)
+    term_months: int = 12  # one term of the contract; certificates inside it are replaced
 
     def name(self, lang: str) -> str:
         """The product's name in Japanese for ``ja``, in English otherwise."""
@@ -22,5 +25,7 @@ CATALOG: dict[str, Product] = {
     for p in (
         Product("ov", "ov", 397, None),
         Product("ev", "ev", 397, 1),
+        Product("ov_auto", "ov", 397, None, AUTO),
+        Product("ev_auto", "ev", 397, 1, AUTO),
     )
 }

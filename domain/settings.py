@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Wrong passwords in a row a name (access key, username) gets before its first lock: 15 minutes,
     # doubling up to an hour (domain/throttle.py), known name or not.
     login_max_failures: int = Field(5, ge=1)
+    # 更新のご案内: days before a certificate expires inside its contract, and before a term ends.
+    contract_reminders: str = Field("90,60,30,14,7,1", pattern=r"^[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*$")
+    # 解約 of an automatic-renewal contract stops the next term only when filed this long before it.
+    contract_cancel_cutoff_days: int = Field(30, ge=0, le=365)
 
     # Network lookups of domain validation (BR 3.2.2.4) and CAA (BR 3.2.2.8).
     # The resolver to ask, "host:port" (an IP address; port 53 when left out); unset: the
@@ -114,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return _networks(self.trusted_proxies)
+
+    @property
+    def contract_reminder_days(self) -> tuple[int, ...]:
+        return tuple(sorted({int(d) for d in self.contract_reminders.split(",")}, reverse=True))
 
     @property
     def resolved_database_url(self) -> str:

@@ -85,6 +85,8 @@ class CustomerProfile(SQLModel, table=True):
     reseller_code: str = Field(default="", max_length=40)
     organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     contacts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # 更新のご案内メール (account info): the contract's reminders go out only while this is on.
+    renewal_notices: bool = Field(default=True)
     updated_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 
@@ -269,6 +271,35 @@ class Application(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why rejected / what documents
     created_at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
     issued_at: datetime | None = ts()
+
+
+class Contract(SQLModel, table=True):
+    """A contract (契約コード, S-3, S-5): established by the first certificate of a new application, it
+    lives for terms of years while certificates inside it are replaced. The ``Contract`` workflow
+    decides; this row mirrors it for pages, the desk and the workflow's own look-ups."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    product: str = Field(max_length=20)
+    contract_type: str = Field(max_length=10)  # fixed (期間固定タイプ) | auto (自動契約更新タイプ)
+    term_months: int = Field(default=12)
+    term_start: datetime = ts(nullable=False)
+    term_end: datetime = ts(nullable=False, index=True)
+    terms: int = Field(default=1)  # which term this is (1 = the first)
+    state: str = Field(default="active", max_length=10, index=True)  # active | ending | ended | cancelled
+    application_id: int = Field(foreign_key="application.id")  # the record that established it
+    current_application_id: int = Field(foreign_key="application.id")  # whose certificate is in use
+    certificate_serial: str = Field(max_length=64)
+    certificate_not_before: datetime = ts(nullable=False)
+    certificate_not_after: datetime = ts(nullable=False, index=True)
+    contacts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reseller_code: str = Field(default="", max_length=40)
+    end_requested_at: datetime | None = ts()  # 解約 filed
+    ended_at: datetime | None = ts()
+    workflow_id: str = Field(default="", max_length=200)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 
 class LoginUser(SQLModel, table=True):

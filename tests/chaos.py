@@ -142,8 +142,9 @@ class People:
         step's credentials are still being registered. Any other answer is the last."""
         path = f"/api/v1/enroll/{token}/secret"
         cut_off = False  # an attempt reached the stack and got no answer
+        took_effect = False  # an earlier attempt did (nobody else sends this enrollment's step)
         while time.monotonic() < self.deadline:
-            registered = cut_off and self.credentials_registered(token)  # before the retry is sent
+            took_effect = took_effect or (cut_off and self.credentials_registered(token))
             try:
                 r = browser.post(f"{self.stack.base}{path}", json=answer, timeout=15)
             except (httpx.ConnectError, httpx.ConnectTimeout):
@@ -151,9 +152,10 @@ class People:
             except httpx.HTTPError:
                 r, cut_off = None, True
             if r is not None and r.status_code == 200:
-                self.report.answered_again += registered
+                self.report.answered_again += took_effect  # then this is the earlier attempt's password
                 return r
             not_ready = r is not None and r.status_code == 409 and r.json().get("error") == e.REGISTERING
+            took_effect = took_effect or not_ready
             if r is not None and r.status_code < 500 and r.status_code != 429 and not not_ready:
                 return r
             self.report.retries["secret not ready" if not_ready else "secret"] += 1

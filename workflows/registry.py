@@ -1,5 +1,6 @@
 """Every workflow the worker runs; the replay test checks each has a recorded history."""
 
+from workflows.contract import Contract
 from workflows.crl_publication import CrlPublication
 from workflows.domain_validation import DomainValidation
 from workflows.initial_password import InitialPasswordExpiry
@@ -12,4 +13,5 @@ from workflows.revocation import Revocation
 from workflows.server_cert_application import ServerCertApplication
 
 WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
-                         Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation, DomainValidation]
+                         Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation, DomainValidation,
+                         Contract]

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, ApplicationRef, StatusChange
     from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
+    from activities.contracts import ContractActivities, ContractRef
     from activities.tasks import TaskRequest
     from activities.vetting import CaaAnswer, CaaOutcome, CaaRequest, DomainValidationActivities, PerspectiveActivities
     from activities.vetting_checks import ApprovalFacts, VettingCheckActivities, VettingCheckEntry
@@ -31,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.vetting import checks
     from domain.vetting.checklist import approval_refusals
     from domain.vetting.mpic import TooFewPerspectives, corroborated
+    from workflows.contract import Contract, ContractInput
+    from workflows.contract import workflow_id as contract_workflow_id
     from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
     from workflows.domain_validation import workflow_id as domain_validation_id
     from workflows.human_task import HumanTaskWorkflow, TaskDecision
@@ -40,6 +44,7 @@ ACTIVITY_TIMEOUT = timedelta(minutes=2)
 VETTING = "vetting-dcv-caa"
 CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
 CAA_PARAMETERS = "caa-rfc8657"  # CAA records' accounturi and validationmethods are honoured
+CONTRACT = "contract-lifecycle"  # the first certificate establishes a contract, which lives on its own
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -252,7 +257,22 @@ class ServerCertApplication(HumanTaskWorkflow):
             ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
+        if workflow.patched(CONTRACT):
+            await self._establish_contract(inp)
         return ApplicationResult("issued", serial)
+
+    async def _establish_contract(self, inp: ApplicationInput) -> None:
+        """5. The contract's own process, which outlives this one (its timers run for years)."""
+        ref: ContractRef | None = await workflow.execute_activity_method(
+            ContractActivities.establish_contract, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+        if ref is None:
+            return
+        try:
+            await workflow.start_child_workflow(
+                Contract.run, ContractInput(ref.contract_id, ref.code, ref.terms), id=contract_workflow_id(ref.code),
+                parent_close_policy=ParentClosePolicy.ABANDON)
+        except WorkflowAlreadyStartedError:
+            pass  # start-up reconciliation started it first
 
     async def _cancelled(self, inp: ApplicationInput) -> ApplicationResult:
         actor = self._cancelled_by or "customer"
