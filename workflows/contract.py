@@ -13,7 +13,7 @@ Every reminder is sent once (its key is kept across runs); one made moot (a repl
 a filed renewal, 解約) or unwanted (更新のご案内メール off) is skipped by the activity.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -79,8 +79,7 @@ class Contract:
         else:
             await workflow.execute_activity_method(ContractActivities.file_cancellation, change,
                                                    start_to_close_timeout=ACTIVITY_TIMEOUT)
-        self.changed = True
-        return life.CANCELLED if request.at_once else life.ENDING
+        return self._now(life.CANCELLED if request.at_once else life.ENDING)
 
     @file_cancellation.validator
     def _may_cancel(self, request: Cancellation) -> None:
@@ -95,8 +94,14 @@ class Contract:
         await workflow.execute_activity_method(
             ContractActivities.withdraw_cancellation, ContractChange(self.inp.contract_id, actor),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
+        return self._now(life.ACTIVE)
+
+    def _now(self, state: str) -> str:
+        """The state a person's step put the contract in, at once (the next step's validator sees it);
+        the main loop reads the row again."""
+        self.facts = replace(self._facts(), state=state)
         self.changed = True
-        return life.ACTIVE
+        return state
 
     @withdraw_cancellation.validator
     def _may_withdraw(self, actor: str) -> None:
@@ -128,7 +133,8 @@ class Contract:
             due += life.ladder(life.CERTIFICATE, not_after, days, datetime.fromisoformat(f.certificate_not_before))
         if f.state == life.ACTIVE and not f.renewal_filed:
             due += life.ladder(life.TERM, term_end, days, datetime.fromisoformat(f.term_start))
-        return sorted((r for r in due if r.key not in self.done), key=lambda r: r.at)
+        now = workflow.now()  # a target already past (an expired certificate, an old term) needs no notice
+        return sorted((r for r in due if r.key not in self.done and r.target > now), key=lambda r: r.at)
 
     async def _look(self) -> ContractFacts:
         self.changed = False
@@ -136,9 +142,12 @@ class Contract:
             ContractActivities.contract_facts, self.inp.contract_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
         return self.facts
 
-    def _again(self, keep: set[str]) -> None:
-        """A fresh run (and history) for the next term or certificate, keeping what was sent."""
-        workflow.continue_as_new(ContractInput(self.inp.contract_id, self.inp.code, self.inp.terms, sorted(keep)))
+    def _again(self) -> None:
+        """A fresh run (and history) for the next term or certificate, keeping what was sent for
+        targets still ahead."""
+        today = workflow.now().date().isoformat()
+        keep = sorted(k for k in self.done if k.split(":")[1] >= today)
+        workflow.continue_as_new(ContractInput(self.inp.contract_id, self.inp.code, self.inp.terms, keep))
 
     @workflow.run
     async def run(self, inp: ContractInput) -> str:
@@ -151,8 +160,8 @@ class Contract:
             moment = min([r.at for r in pending[:1]] + [term_end])
             if await wait_until(lambda: self.changed, moment):
                 f = await self._look()
-                if f.certificate_serial != serial:  # replaced: the old certificate's reminders are history
-                    self._again({k for k in self.done if not k.startswith(life.CERTIFICATE)})
+                if f.certificate_serial != serial:  # replaced: a fresh run for the new certificate
+                    self._again()
                 continue
             now = workflow.now()
             if now >= term_end:
@@ -161,7 +170,7 @@ class Contract:
                     await workflow.execute_activity_method(
                         ContractActivities.renew_contract, ContractChange(inp.contract_id, "timer", f.term_end),
                         start_to_close_timeout=ACTIVITY_TIMEOUT)
-                    self._again(set())
+                    self._again()
                 await workflow.execute_activity_method(
                     ContractActivities.end_contract, ContractChange(inp.contract_id, "timer", f.term_end),
                     start_to_close_timeout=ACTIVITY_TIMEOUT)
@@ -175,5 +184,5 @@ class Contract:
                     start_to_close_timeout=ACTIVITY_TIMEOUT)
                 self.done.add(reminder.key)
             if workflow.info().is_continue_as_new_suggested():
-                self._again(self.done)
+                self._again()
         return f.state
