@@ -22,6 +22,10 @@ from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
 
+# What the secret steps seal (the download password), and what a download seals (its PKCS#12).
+SECRET_STEPS = ("secret", "answer")
+DOWNLOAD_STEP = "download"
+
 
 @dataclass
 class EnrollmentChange:
@@ -176,7 +180,7 @@ class LoginCertActivities:
             row.previous_serial = row.previous_serial or (previous if previous != cert.serial else None)
             row.state, row.updated_at = "downloaded", utcnow()
             s.add(row)
-            sealed_answers.forget(s, enrollment_id)
+            sealed_answers.forget(s, enrollment_id, SECRET_STEPS)  # the PKCS#12's own seal lingers a while
             audit.record(s, actor, "enrollment.downloaded", subject_of(row), serial=cert.serial,
                          replaces=row.previous_serial)
             return row.previous_serial or ""
@@ -195,10 +199,11 @@ class LoginCertActivities:
         self.set_enrollment_state(change)
 
     @activity.defn(name="forget_sealed_answers")
-    def forget_sealed_answers(self, enrollment_id: int) -> int:
-        """The window in which a browser may ask again for its download password has closed."""
+    def forget_sealed_answers(self, enrollment_id: int, steps: list[str] | None = None) -> int:
+        """The window in which a browser may ask again for its download password (or its PKCS#12:
+        ``steps``) has closed."""
         with session_scope(self.ctx.engine) as s:
-            return sealed_answers.forget(s, enrollment_id)
+            return sealed_answers.forget(s, enrollment_id, steps or ())
 
     @activity.defn(name="reset_enrollment_download_password")
     def reset_download_password(self, ref: DraftRef) -> bool:

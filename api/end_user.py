@@ -297,7 +297,7 @@ async def download(request: Request, token: str, download_password: Annotated[st
     link = steps.resolve(request, token, "")
     if link is None:
         return _not_found(request)
-    if link.state != e.DOWNLOAD:  # the step would refuse it before counting; say why on this page
+    if link.state not in (e.DOWNLOAD, e.DOWNLOADED):  # refused before counting; say why on this page
         return _download(request, token, link)
     if not download_password or len(download_password) > DOWNLOAD_PASSWORD_MAX:  # the JSON twin's bounds
         return _download(request, token, link, 422, _t(request, "eu_err_input_password"))

@@ -96,8 +96,9 @@ class Link:
 
 
 STEP_COOKIE = "certdesk_enroll_step"
-# Sealed answers are kept for these steps: the registration's secret question, the reissue's answer.
-SECRET_STEP, REISSUE_STEP = "secret", "answer"
+# Sealed answers are kept for these steps: the registration's secret question, the reissue's answer;
+# and a download's PKCS#12 (encrypted under the download password) for the download.
+SECRET_STEP, REISSUE_STEP, DOWNLOAD_STEP = "secret", "answer", "download"
 # How long a retry waits for the workflow to adopt the step it already took (a few database writes).
 ADOPTION_WAIT, ADOPTION_POLL = 5.0, 0.1
 
@@ -412,6 +413,16 @@ def _answer_hash(request: Request, link: Link) -> str | None:
         return user.answer_hash if user else None
 
 
+async def _replay_download(request: Request, link: Link, password: str) -> StepAnswer | None:
+    """The PKCS#12 handed over moments ago, for the same download password, inside its window."""
+    kept = sealed_answers.live(request.app.state.engine, link.id, DOWNLOAD_STEP, utcnow())
+    if not kept or not link.download_password_hash:
+        return None  # looked at first: a password is hashed only when there is something to give
+    if not await asyncio.to_thread(verify_password, link.download_password_hash, password):
+        return None
+    return StepAnswer(200, pkcs12=kept[0], filename=f"{link.public_id}.p12")
+
+
 def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
     """The PKCS#12 for this download, built before the workflow is told (which discards the key)."""
     settings: Settings = request.app.state.settings
@@ -428,10 +439,14 @@ def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
 
 @throttled
 async def submit_download(request: Request, token: str, password: str) -> StepAnswer:
+    """The PKCS#12 for the download password. The file is kept (it is encrypted under that password)
+    for the answer window, so a download whose answer was lost is given again for the same password."""
     link = resolve(request, token, "")
     if link is None:
         return not_found(request)
     lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+    if link.state in (e.DOWNLOADED, e.DELIVERING):
+        return await _replay_download(request, link, password) or refusal(request, link.state, lock_key=lock_key)
     if link.state != e.DOWNLOAD:
         return refusal(request, link.state, lock_key=lock_key)
     correct = bool(link.download_password_hash) and await asyncio.to_thread(
@@ -439,9 +454,14 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
     bundle = await asyncio.to_thread(_pkcs12, request, link, password) if correct else None
     if correct and bundle is None:
         return refusal(request, "unavailable")  # our fault, not a wrong password: nothing counted
+    settings: Settings = request.app.state.settings
+    sealed_id = sealed_answers.keep(request.app.state.engine, link.id, DOWNLOAD_STEP, bundle,
+                                    utcnow() + settings.answer_replay_window) if bundle else 0
     result = await _update(request, link, process.download, Attempt(correct))
     if isinstance(result, str):
-        return refusal(request, result, lock_key=lock_key)
+        _forget_step(request, result, 0, sealed_id)
+        replayed = await _replay_download(request, link, password) if correct else None
+        return replayed or refusal(request, result, lock_key=lock_key)
     if not result.accepted or bundle is None:
         return _wrong(request, result, "eu_err_download_wrong", "eu_err_download_locked")
     return StepAnswer(200, pkcs12=bundle, filename=f"{link.public_id}.p12")

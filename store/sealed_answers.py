@@ -4,6 +4,7 @@ The rows hold only ciphertext (domain/answer_seal.py); whoever reads them needs 
 cookie to open one.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -26,7 +27,7 @@ def drop(engine: Engine, sealed_id: int) -> None:
         s.exec(delete(SealedAnswer).where(col(SealedAnswer.id) == sealed_id))  # type: ignore[call-overload]
 
 
-def live(engine: Engine, enrollment_id: int, step: str, now: datetime) -> list[bytes]:
+def live(engine: Engine, enrollment_id: int, step: str, now: datetime) -> list[bytes]:  # newest first
     """The seals of this step still inside their window, newest first."""
     with session_scope(engine) as s:
         rows = s.exec(select(SealedAnswer).where(
@@ -35,7 +36,10 @@ def live(engine: Engine, enrollment_id: int, step: str, now: datetime) -> list[b
         return [row.sealed for row in rows]
 
 
-def forget(s: Session, enrollment_id: int) -> int:
-    """Every seal of the enrollment (its download happened, its delivery ended, or the window closed)."""
-    done = s.exec(delete(SealedAnswer).where(col(SealedAnswer.enrollment_id) == enrollment_id))  # type: ignore[call-overload]
+def forget(s: Session, enrollment_id: int, steps: Sequence[str] = ()) -> int:
+    """The enrollment's seals of these steps, or all (its delivery ended, or their window closed)."""
+    query = delete(SealedAnswer).where(col(SealedAnswer.enrollment_id) == enrollment_id)
+    if steps:
+        query = query.where(col(SealedAnswer.step).in_(steps))
+    done = s.exec(query)  # type: ignore[call-overload]
     return int(done.rowcount or 0)

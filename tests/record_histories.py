@@ -342,8 +342,9 @@ async def record_login_forgotten_password(env: WorkflowEnvironment, tmp: Path) -
                                         TaskDecision(int(task.id or 0), "unlock", "", "staff:sato", "support"))
             reset = await http.post(f"/api/v1/downloads/{token}/password-reset", json={"answer": "pochi"})
             await http.post(f"/api/v1/downloads/{token}", json=reset.json())
+            await env.sleep(settings.answer_replay_window + timedelta(minutes=1))  # the kept file is forgotten
             await handle.result()
-            (HISTORIES / "LoginCertRegistration-forgotten-password.json").write_text(
+            (HISTORIES / "LoginCertRegistration-forgotten-then-downloaded.json").write_text(
                 (await handle.fetch_history()).to_json())
 
 

@@ -160,6 +160,12 @@ async def test_otp_then_question_then_the_password_once_then_the_download(servic
     cert = open_pkcs12(p12.content, password, tmp_path)
     assert cert.subject.rfc4514_string() == "CN=山田 太郎"
 
+    # The same download again moments later (its answer lost): the same file. After the window: refused.
+    again = await service.http.post(f"/download/{download_token}", data={"download_password": password})
+    assert again.status_code == 200 and again.content == p12.content
+    wrong_again = await service.http.post(f"/download/{download_token}", data={"download_password": "nope-nope"})
+    assert wrong_again.status_code == 410 and "すでにダウンロードされています" in wrong_again.text
+    await service.env.sleep(service.settings.answer_replay_window + timedelta(minutes=1))
     twice = await service.http.post(f"/download/{download_token}", data={"download_password": password})
     assert twice.status_code == 410 and "すでにダウンロードされています" in twice.text
     for _ in range(50):

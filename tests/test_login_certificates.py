@@ -161,6 +161,10 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
     assert cert.subject.rfc4514_string() == "CN=山田 太郎"
     # The key is gone after the first download; a second download is refused.
     assert certificate_state(svc.engine, serial) == ("issued", None, False)
+    # Asked again moments later (the answer lost): the same file, not a new key; after the window, refused.
+    again = await svc.http.post(f"/api/v1/downloads/{download_token}", json={"download_password": password})
+    assert again.status_code == 200 and again.content == p12.content
+    await svc.env.sleep(svc.settings.answer_replay_window + timedelta(minutes=1))
     again = await svc.http.post(f"/api/v1/downloads/{download_token}", json={"download_password": password})
     assert again.status_code == 410
     pem = cert.public_bytes(Encoding.PEM).decode()
@@ -284,8 +288,9 @@ async def test_reissue_locks_support_unlocks_and_the_old_certificate_goes(servic
     assert p12.status_code == 200
     cert = open_pkcs12(p12.content, new_password["download_password"], tmp_path)
     assert format(cert.serial_number, "x") != old_serial
-    result = await handle.result()
-    assert result == "downloaded"
+    # The process ends once the file kept for a retry of the download is forgotten.
+    await svc.env.sleep(svc.settings.answer_replay_window + timedelta(minutes=1))
+    assert await handle.result() == "downloaded"
     assert certificate_state(svc.engine, old_serial)[:2] == ("revoked", "superseded")
     user = (await svc.http.get("/api/v1/login-users/u-1001", headers=svc.tenant)).json()
     assert user["certificate"]["serial"] == format(cert.serial_number, "x")  # the new one is in use now

@@ -89,10 +89,25 @@ async def test_the_browser_that_lost_its_answer_gets_the_same_password(service: 
     p12 = await svc.http.post(f"/api/v1/downloads/{download}", json={"download_password": password})
     assert p12.status_code == 200
     open_pkcs12(p12.content, password, tmp_path)
-    # The download forgets the seal: nothing is given again after it.
-    assert sealed_count(svc.engine) == 0
+    # The download forgets the password's seal: nothing is given again after it.
     late = await svc.http.post(f"/api/v1/enroll/{token}/secret", json=step)
     assert late.status_code in (409, 410) and "download_password" not in late.json()
+    # The download's own answer (the file, encrypted under the password) is kept for its window:
+    # asked again with the password, the same file; with another, nothing.
+    with session_scope(svc.engine) as s:
+        assert [r.step for r in s.exec(select(SealedAnswer)).all()] == ["download"]
+    again = await svc.http.post(f"/api/v1/downloads/{download}", json={"download_password": password})
+    assert again.status_code == 200 and again.content == p12.content
+    wrong = await svc.http.post(f"/api/v1/downloads/{download}", json={"download_password": "AAAAA-AAAAA-AAAAA-AAAAA"})
+    assert wrong.status_code == 410 and not wrong.content.startswith(b"0")
+    await svc.env.sleep(svc.settings.answer_replay_window + timedelta(minutes=1))
+    for _ in range(50):
+        if sealed_count(svc.engine) == 0:
+            break
+        await svc.env.sleep(timedelta(seconds=1))
+    assert sealed_count(svc.engine) == 0
+    gone = await svc.http.post(f"/api/v1/downloads/{download}", json={"download_password": password})
+    assert gone.status_code == 410
 
 
 async def test_the_window_closes_and_the_seal_is_forgotten(service: Service) -> None:

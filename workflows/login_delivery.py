@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.login_certificates import (
+        DOWNLOAD_STEP,
         DraftRef,
         EnrollmentChange,
         EnrollmentFacts,
@@ -71,6 +72,7 @@ class LoginCertProcess(HumanTaskWorkflow):
         self.forgot_answers = e.Attempts(terms.answer_max_attempts)
         self.resetting = False  # a new download password is being set
         self.unlock_preparing = False  # a lock's support task is about to be opened
+        self.lingering: asyncio.Task[None] | None = None  # forgetting a downloaded PKCS#12 kept for a retry
         self.previous_serial = ""
 
     @workflow.query
@@ -94,6 +96,10 @@ class LoginCertProcess(HumanTaskWorkflow):
                 LoginCertActivities.finish_download, args=[self.enrollment_id, "end_user"],
                 start_to_close_timeout=ACTIVITY_TIMEOUT)
             self.state = e.DOWNLOADED
+            if workflow.patched("download-replay"):
+                # The PKCS#12 the API kept for a retry of this download is forgotten when its window
+                # closes; the process waits for that before it ends (``linger``).
+                self.lingering = asyncio.create_task(self._forget_after([DOWNLOAD_STEP]))
             return AttemptAnswer(True, self.download_attempts.left, self.state)
         left = self.download_attempts.fail()
         if self.download_attempts.locked:
@@ -191,6 +197,17 @@ class LoginCertProcess(HumanTaskWorkflow):
                     start_to_close_timeout=ACTIVITY_TIMEOUT)
 
         asyncio.create_task(forget())
+
+    async def _forget_after(self, steps: list[str]) -> None:
+        await workflow.sleep(self.terms.answer_replay_seconds)
+        await workflow.execute_activity_method(
+            LoginCertActivities.forget_sealed_answers, args=[self.enrollment_id, steps],
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+
+    async def linger(self) -> None:
+        """Before the process ends: what it keeps for a retry's sake is forgotten first."""
+        if self.lingering is not None:
+            await self.lingering
 
     async def mirror(self, state: str, actor: str, expires_at: datetime | None = None) -> None:
         await workflow.execute_activity_method(

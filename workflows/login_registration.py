@@ -88,4 +88,5 @@ class LoginCertRegistration(LoginCertProcess):
         # 3-4. Issue, mail, download; the certificate the user held before (re-registration) goes.
         if await self.deliver() == e.DOWNLOADED and self.previous_serial:
             await self.revoke(self.previous_serial, "end_user")
+        await self.linger()
         return self.state

@@ -94,6 +94,7 @@ class LoginCertReissue(LoginCertProcess):
         # 4. The new certificate, its download, then the old one goes.
         if await self.deliver() == e.DOWNLOADED and inp.revoke_old == "on_download":
             await self.revoke(inp.previous_serial, "end_user")
+        await self.linger()
         return self.state
 
     async def _unlock_refused(self, inp: LoginReissueInput) -> bool:
