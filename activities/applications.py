@@ -13,6 +13,7 @@ from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from ca import authority
 from domain.catalog import CATALOG
+from domain.contract_life import certificate_days
 from domain.contracts import certificate_subject, contract_code, establishes_contract
 from domain.messages import translator
 from domain.pki.errors import CsrError, LintError
@@ -21,8 +22,9 @@ from domain.settings import Settings
 from domain.vetting.dcv import WELL_KNOWN_PATH, Method, dns_record_name, validation_file_name
 from domain.vetting.periods import validation_reusable
 from store import audit
+from store import contracts as contract_records
 from store.db import session_scope
-from store.models import Application, Customer, DomainValidation, Task, utcnow
+from store.models import Application, Contract, Customer, DomainValidation, Task, utcnow
 
 
 @dataclass
@@ -76,10 +78,16 @@ class ApplicationActivities:
             csr, org, product = app.csr_pem, dict(app.organization), CATALOG[app.product]
             if ref.vetted:
                 _refuse_unless_vetted(s, app)
+            days = product.validity_days
+            if app.type == "replacement":
+                # Inside its contract: never past the contract's end (domain/contract_life.py says by how much).
+                contract = s.exec(select(Contract).where(Contract.code == contract_records.code_of(s, app))).first()
+                if contract is not None:
+                    days = certificate_days(utcnow(), days, contract.term_end)
         try:
             subject = certificate_subject(org, product.level)
             issued = authority.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,
-                                            product.validity_days, ref.actor)
+                                            days, ref.actor)
         except (CsrError, LintError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         with session_scope(self.ctx.engine) as s:

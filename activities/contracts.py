@@ -109,6 +109,15 @@ class ContractActivities:
             row = records.establish(s, app) if app is not None else None
             return ContractRef(int(row.id or 0), row.code, self._terms()) if row is not None else None
 
+    @activity.defn(name="contract_takes_certificate")
+    def take_certificate(self, application_id: int) -> str:
+        """A replacement's (or reissue's) certificate is now the contract's: the code of the contract
+        to tell, or "" when the record belongs to none that lives."""
+        with session_scope(self.ctx.engine) as s:
+            app = s.get(Application, application_id)
+            row = records.take_certificate(s, app, "workflow") if app is not None else None
+            return row.code if row is not None else ""
+
     @activity.defn(name="contract_facts")
     def contract_facts(self, contract_id: int) -> ContractFacts:
         with session_scope(self.ctx.engine) as s:

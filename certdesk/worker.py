@@ -36,6 +36,7 @@ def activities_for(ctx: ActivityContext) -> list:
     contracts = ContractActivities(ctx)
     return [
         contracts.establish_contract,
+        contracts.take_certificate,
         contracts.contract_facts,
         contracts.send_contract_reminder,
         contracts.renew_contract,

@@ -62,14 +62,43 @@ def live(engine: Engine) -> list[tuple[int, str, int]]:
         return [(int(i or 0), c, int(k)) for i, c, k in rows]
 
 
+def code_of(s: Session, app: Application) -> str | None:
+    """The contract code of the record's line: its own, or the nearest parent's (a reissue of a
+    replacement of the first certificate belongs to the first certificate's contract)."""
+    seen: set[int] = set()
+    current: Application | None = app
+    while current is not None and current.contract_code is None and current.parent_id \
+            and current.parent_id not in seen:
+        seen.add(current.parent_id)
+        current = s.get(Application, current.parent_id)
+    return current.contract_code if current is not None else None
+
+
 def of_application(engine: Engine, app: Application) -> Contract | None:
-    """The contract an application record belongs to (its own, or its parent's)."""
+    """The contract an application record belongs to (its own, or its line's)."""
     with session_scope(engine) as s:
-        code = app.contract_code
-        if code is None and app.parent_id:
-            parent = s.get(Application, app.parent_id)
-            code = parent.contract_code if parent else None
+        code = code_of(s, app)
         return s.exec(select(Contract).where(Contract.code == code)).first() if code else None
+
+
+def take_certificate(s: Session, app: Application, actor: str) -> Contract | None:
+    """The record's newly issued certificate becomes its contract's current one (a replacement or a
+    reissue); None when it belongs to no live contract. Idempotent."""
+    code = code_of(s, app)
+    row = s.exec(select(Contract).where(Contract.code == code)).first() if code else None
+    if row is None or row.state not in (ACTIVE, ENDING) or not app.certificate_serial:
+        return None
+    if row.certificate_serial != app.certificate_serial:
+        cert = certificates.known_certificate(s, TLS_CA, app.certificate_serial)
+        previous = row.certificate_serial
+        row.current_application_id, row.certificate_serial = int(app.id or 0), cert.serial
+        row.certificate_not_before = cert.not_before or utcnow()
+        row.certificate_not_after = cert.not_after or row.certificate_not_before
+        row.updated_at = utcnow()
+        s.add(row)
+        audit.record(s, actor, "contract.certificate_replaced", f"contract:{row.code}", application_id=app.id,
+                     serial=cert.serial, previous=previous)
+    return row
 
 
 def expiring(engine: Engine, now: datetime, days: int = 30) -> list[Contract]:

@@ -53,6 +53,18 @@ class ContractStatus:
 workflow_id = life.workflow_id
 
 
+async def tell_contract(application_id: int) -> None:
+    """From another process: the record's new certificate is now its contract's (a replacement, a
+    reissue); the contract's process looks again."""
+    code: str = await workflow.execute_activity_method(
+        ContractActivities.take_certificate, application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
+    if code:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id(code)).signal(Contract.facts_changed)
+        except ApplicationError:
+            pass  # its process has ended (or starts later and reads the row then)
+
+
 @workflow.defn
 class Contract:
     @workflow.init

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, ApplicationRef, RevokeForApplication
+    from workflows.contract import tell_contract
     from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
@@ -58,6 +59,8 @@ class Reissue:
             ApplicationRef(inp.reissue_id, workflow.info().workflow_id, inp.actor),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
+        if workflow.patched("contract-follows-reissue"):
+            await tell_contract(inp.reissue_id)  # the contract's certificate is the new one from now on
 
         # 2. The previous certificate: at once, or after the wait, unless a revocation takes over.
         if inp.revoke_previous == "after_two_weeks":

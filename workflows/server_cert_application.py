@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.vetting import checks
     from domain.vetting.checklist import approval_refusals
     from domain.vetting.mpic import TooFewPerspectives, corroborated
-    from workflows.contract import Contract, ContractInput
+    from workflows.contract import Contract, ContractInput, tell_contract
     from workflows.contract import workflow_id as contract_workflow_id
     from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
     from workflows.domain_validation import workflow_id as domain_validation_id
@@ -45,6 +45,7 @@ VETTING = "vetting-dcv-caa"
 CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
 CAA_PARAMETERS = "caa-rfc8657"  # CAA records' accounturi and validationmethods are honoured
 CONTRACT = "contract-lifecycle"  # the first certificate establishes a contract, which lives on its own
+REPLACEMENT = "replacement"
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -56,6 +57,9 @@ class ApplicationInput:
     review_business_days: int = 3
     calendar: CalendarSpec = field(default_factory=CalendarSpec)
     remote_perspectives: list[str] = field(default_factory=list)  # task queues: perspective-<name>
+    # new, or replacement: the next certificate of a contract (「証明書の差し替え」), approved without a
+    # person while every check it stands on is within its reuse period.
+    kind: str = "new"
 
 
 @dataclass
@@ -221,7 +225,10 @@ class ServerCertApplication(HumanTaskWorkflow):
             if checklist:
                 self._approval = await workflow.execute_activity_method(
                     VettingCheckActivities.approval_facts, inp.application_id, start_to_close_timeout=ACTIVITY_TIMEOUT)
-            review = await self._task(inp, "application_review", f"review-{round_}", facts)
+            if inp.kind == REPLACEMENT and round_ == 1 and self._approval is not None and not self.refusals():
+                review = TaskDecision(0, "approve", "", "workflow:reuse", "support")  # nothing to vet anew
+            else:
+                review = await self._task(inp, "application_review", f"review-{round_}", facts)
             if review is None:
                 return await self._cancelled(inp)
             if review.outcome == "request_documents":
@@ -257,7 +264,9 @@ class ServerCertApplication(HumanTaskWorkflow):
             ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
-        if workflow.patched(CONTRACT):
+        if inp.kind == REPLACEMENT:
+            await tell_contract(inp.application_id)
+        elif workflow.patched(CONTRACT):
             await self._establish_contract(inp)
         return ApplicationResult("issued", serial)
 
