@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api import (
     applications,
     audit,
+    contracts,
     csrf,
     customers,
     dcv_email,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(password_resets.router)
     app.include_router(profile.router)
     app.include_router(applications.router)
+    app.include_router(contracts.router)
     app.include_router(domain_validations.router)
     app.include_router(dcv_email.router)
     app.include_router(vetting_desk.router)

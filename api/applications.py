@@ -17,8 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from api import contracts, errors
 from api import domain_validations as validations
-from api import errors
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
 from api.errors import ApiError
@@ -42,7 +42,8 @@ router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
 FORM_ROLES = ("registrant", "technical")  # the contacts the new-application page asks for
 DONE_MESSAGES = {"applied": "app_applied", "cancelled": "app_cancelled", "reissued": "app_reissued",
-                 "revoked": "app_revocation_received"}
+                 "revoked": "app_revocation_received", "contract_ending": "app_contract_cancel_filed",
+                 "contract_cancelled": "app_contract_cancelled", "contract_withdrawn": "app_contract_withdrawn"}
 
 
 class NewApplication(BaseModel):
@@ -219,7 +220,9 @@ async def applications(request: Request, customer: Customer) -> list[dict[str, A
 
 @router.get("/api/v1/applications/{application_id}")
 async def application(request: Request, application_id: ApplicationId, customer: Customer) -> Any:
-    return application_json(_own(request, customer, application_id))
+    app = _own(request, customer, application_id)
+    row = contracts.of_application(request, app)  # the contract the record belongs to, if any
+    return {**application_json(app), "contract": contracts.contract_json(request, row) if row else None}
 
 
 @router.get("/api/v1/applications/{application_id}/certificate")
@@ -300,7 +303,8 @@ def _detail(request: Request, customer: CustomerPrincipal, application_id: int, 
     actions = rules.allowed(records.facts(engine, app), utcnow(), settings.reissue_window)
     return _page(request, "portal/application.html", customer, status, app=application_json(app), cert=cert,
                  revoked=cert is not None and cert.state == "revoked", actions=actions, reasons=REASON_CODES,
-                 dcv=validations.customer_section(request, app), **ctx)
+                 dcv=validations.customer_section(request, app), contract=contracts.customer_section(request, app),
+                 **ctx)
 
 
 @router.get("/account/applications/{application_id}", response_class=HTMLResponse)

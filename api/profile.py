@@ -1,6 +1,8 @@
 """Saved account info (S-9, アカウント情報登録): organization and contacts that prefill applications.
 
-JSON: ``GET``/``PUT /api/v1/account/profile`` (the whole document). Pages, as in the manual:
+JSON: ``GET``/``PUT /api/v1/account/profile`` (the whole document) and ``GET``/``PUT
+/api/v1/account/renewal-notices`` (更新のご案内メール, ``{"renewal_notices": bool}``: whether the
+contract's reminders are mailed; on by default). Pages, as in the manual:
 ``GET /account/profile`` (入力画面, prefilled) → ``POST /account/profile/confirm`` (確認画面, or
 the form again with each bad field marked) → ``POST /account/profile`` (登録, CSRF-checked) →
 ``GET /account/profile/saved`` (完了). A customer only ever reaches their own profile: no URL
@@ -11,17 +13,24 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer as CurrentCustomer
 from api.i18n import messages, request_language, translator
 from api.rendering import render
 from domain import profile as profiles
-from store.profiles import load_profile, save_profile
+from store.profiles import load_profile, renewal_notices, save_profile, save_renewal_notices
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}  # personal data: not for shared caches or the back button
+NOTICES = "renewal_notices"  # the form's field: "on" (受け取る) or "off" (受け取らない)
+CHOICES = {"on": True, "off": False}
+
+
+class RenewalNotices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    renewal_notices: StrictBool
 
 
 @router.get("/api/v1/account/profile")
@@ -37,10 +46,22 @@ async def api_put_profile(request: Request, body: profiles.Profile, customer: Cu
     return JSONResponse(saved, headers=NO_STORE)
 
 
+@router.get("/api/v1/account/renewal-notices")
+async def api_get_renewal_notices(request: Request, customer: CurrentCustomer) -> JSONResponse:
+    return JSONResponse({NOTICES: renewal_notices(request.app.state.engine, customer.id)}, headers=NO_STORE)
+
+
+@router.put("/api/v1/account/renewal-notices")
+async def api_put_renewal_notices(request: Request, body: RenewalNotices, customer: CurrentCustomer) -> JSONResponse:
+    check_csrf(customer, request.headers.get("x-csrf-token"))
+    wanted = save_renewal_notices(request.app.state.engine, customer, body.renewal_notices)
+    return JSONResponse({NOTICES: wanted}, headers=NO_STORE)
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 def _labels(t: Any) -> dict[str, str]:
-    labels = {"reseller_code": t("profile_reseller_code")}
+    labels = {"reseller_code": t("profile_reseller_code"), NOTICES: t("profile_renewal_notices")}
     for f in profiles.ORGANIZATION_FIELDS:
         labels[f"organization.{f.name}"] = t(f"profile_org_{f.name}")
     for role in profiles.ROLES:
@@ -73,8 +94,22 @@ def _page(request: Request, template: str, customer: CustomerPrincipal, status: 
 def _form_page(request: Request, customer: CustomerPrincipal, values: dict[str, str],
                errors: list[profiles.FieldError] | None = None) -> Response:
     problems = field_messages(request, errors or [])
+    if _notices_choice(request, customer, values) is None:
+        problems[NOTICES] = messages(request)("profile_renewal_notices_choose")
     return _page(request, "account/profile_form.html", customer, 422 if problems else 200,
                  values=values, errors=problems)
+
+
+def _notices_choice(request: Request, customer: CustomerPrincipal, values: dict[str, str]) -> bool | None:
+    """更新のご案内メール as the form says (as saved when it says nothing), None for a value no form sends."""
+    if NOTICES not in values:
+        return renewal_notices(request.app.state.engine, customer.id)
+    return CHOICES.get(values[NOTICES])
+
+
+def _with_notices(request: Request, customer: CustomerPrincipal, values: dict[str, str]) -> dict[str, str]:
+    wanted = _notices_choice(request, customer, values)
+    return values if wanted is None else {**values, NOTICES: "on" if wanted else "off"}
 
 
 async def _submitted(request: Request) -> dict[str, str]:
@@ -84,7 +119,8 @@ async def _submitted(request: Request) -> dict[str, str]:
 
 @router.get("/account/profile", response_class=HTMLResponse)
 async def form_page(request: Request, customer: CurrentCustomer) -> Response:
-    return _form_page(request, customer, profiles.to_form(load_profile(request.app.state.engine, customer)))
+    return _form_page(request, customer, _with_notices(request, customer, profiles.to_form(
+        load_profile(request.app.state.engine, customer))))
 
 
 @router.post("/account/profile/confirm", response_class=HTMLResponse)
@@ -94,8 +130,12 @@ async def confirm_page(request: Request, customer: CurrentCustomer) -> Response:
         profile = profiles.validate(profiles.from_form(values))
     except ValidationError as invalid:
         return _form_page(request, customer, values, profiles.field_errors(invalid))
+    wanted = _notices_choice(request, customer, values)
+    if wanted is None:
+        return _form_page(request, customer, values)
     doc = profile.document()
-    return _page(request, "account/profile_confirm.html", customer, doc=doc, hidden=profiles.to_form(doc))
+    return _page(request, "account/profile_confirm.html", customer, doc=doc, notices=wanted,
+                 hidden={**profiles.to_form(doc), NOTICES: "on" if wanted else "off"})
 
 
 @router.post("/account/profile", response_class=HTMLResponse)
@@ -110,7 +150,11 @@ async def save_page(request: Request, customer: CurrentCustomer) -> Response:
         profile = profiles.validate(profiles.from_form(values))
     except ValidationError as invalid:  # the hidden fields were changed on the way
         return _form_page(request, customer, values, profiles.field_errors(invalid))
+    wanted = _notices_choice(request, customer, values)
+    if wanted is None:
+        return _form_page(request, customer, values)
     save_profile(request.app.state.engine, customer, profile)
+    save_renewal_notices(request.app.state.engine, customer, wanted)
     return RedirectResponse("/account/profile/saved", status_code=303)
 
 

@@ -42,5 +42,27 @@ def save_profile(engine: Engine, customer: Any, profile: profiles.Profile) -> di
     return profiles.merged_with_defaults(doc)
 
 
-# --- JSON API -----------------------------------------------------------------------------------
+def renewal_notices(engine: Engine, customer_id: int) -> bool:
+    """更新のご案内メール: on unless the customer turned it off."""
+    with session_scope(engine) as s:
+        row = s.get(CustomerProfile, customer_id)
+        return row.renewal_notices if row is not None else True
 
+
+def save_renewal_notices(engine: Engine, customer: Any, wanted: bool) -> bool:
+    """Turns 更新のご案内メール on or off; audited when it changes. Returns the setting."""
+    with session_scope(engine) as s:
+        s.exec(select(Customer).where(Customer.id == customer.id).with_for_update()).one()
+        row = s.get(CustomerProfile, customer.id)
+        if (row.renewal_notices if row is not None else True) == wanted:
+            return wanted
+        if row is None:  # no account info saved yet: the blanks a form would show, and the setting
+            row = CustomerProfile(customer_id=customer.id,
+                                  organization=profiles.empty_document(customer.organization)["organization"])
+        row.renewal_notices, row.updated_at = wanted, utcnow()
+        s.add(row)
+        audit.record(s, customer.actor, "customer.renewal_notices_saved", customer.actor, wanted=wanted)
+    return wanted
+
+
+# --- JSON API -----------------------------------------------------------------------------------

@@ -144,6 +144,8 @@ MAIN: dict[tuple[str, str], Access] = {
     ("GET", "/desk/audit"): STAFF,
     ("POST", "/api/v1/staff/password-resets"): STAFF,
     ("POST", "/desk/password-resets"): STAFF,
+    ("GET", "/api/v1/contracts"): STAFF,
+    ("GET", "/desk/contracts"): STAFF,
     # The customer portal.
     ("DELETE", "/api/v1/session"): CUSTOMER_LOGOUT,
     ("POST", "/logout"): CUSTOMER_LOGOUT,
@@ -158,6 +160,8 @@ MAIN: dict[tuple[str, str], Access] = {
     ("POST", "/account/profile/confirm"): CUSTOMER,
     ("POST", "/account/profile"): CUSTOMER,
     ("GET", "/account/profile/saved"): CUSTOMER,
+    ("GET", "/api/v1/account/renewal-notices"): CUSTOMER,
+    ("PUT", "/api/v1/account/renewal-notices"): CUSTOMER,
     ("POST", "/api/v1/applications"): CUSTOMER,
     ("GET", "/api/v1/applications"): CUSTOMER,
     ("GET", APP): CUSTOMER,
@@ -178,6 +182,12 @@ MAIN: dict[tuple[str, str], Access] = {
     ("POST", f"{APP}/domain-validations/recheck"): CUSTOMER,
     ("POST", f"{PAGE}/domain-validations/{{validation_id}}/method"): CUSTOMER,
     ("POST", f"{PAGE}/domain-validations/recheck"): CUSTOMER,
+    # 解約 of the record's contract: a record without one answers 404.
+    ("POST", f"{APP}/contract/cancellation"): Access("customer", may_be_absent=True, last=True,
+                                                    probe={"at_once": False, "confirm": False}),
+    ("DELETE", f"{APP}/contract/cancellation"): Access("customer", may_be_absent=True, last=True),
+    ("POST", f"{PAGE}/contract/cancellation"): Access("customer", may_be_absent=True, last=True),
+    ("POST", f"{PAGE}/contract/withdrawal"): Access("customer", may_be_absent=True, last=True),
     # The tenant API of the login certificate service.
     ("POST", "/api/v1/enrollments"): TENANT,
     ("GET", "/api/v1/enrollments/{public_id}"): TENANT,

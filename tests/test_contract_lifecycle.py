@@ -37,6 +37,7 @@ from workflows.contract import Cancellation, ContractInput
 from workflows.contract import Contract as ContractWorkflow
 from workflows.contract import workflow_id as contract_workflow_id
 from workflows.registry import WORKFLOWS
+from workflows.reissue import Reissue, ReissueInput
 
 ORG = {"name": "契約株式会社", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
 CERTIFICATE_SUBJECT = re.compile(r"証明書の差し替えのご案内（契約コード (\S+)、あと(\d+)日）")
@@ -212,3 +213,52 @@ async def test_no_reminder_for_a_customer_who_turned_them_off(time_skipping_env:
 def _skipped(engine: Engine) -> int:
     with session_scope(engine) as s:
         return len(s.exec(select(AuditEvent).where(AuditEvent.action == "contract.reminder_skipped")).all())
+
+
+async def reissue_in_contract(env: WorkflowEnvironment, settings: Settings, engine: Engine, contract_id: int
+                              ) -> WorkflowHandle:
+    """A reissue (S-4, previous revoked at once) of the contract's certificate."""
+    row = contract_row(engine, contract_id)
+    with session_scope(engine) as s:
+        app = Application(customer_id=row.customer_id, type="reissue", product=row.product,
+                          csr_pem=make_csr("www.keiyaku.example.jp"), names=["www.keiyaku.example.jp"],
+                          organization=ORG, reason="immediately", parent_id=row.application_id)
+        s.add(app)
+        s.flush()
+        app_id = int(app.id or 0)
+    return await env.client.start_workflow(
+        Reissue.run, ReissueInput(app_id, row.customer_id, row.certificate_serial, "immediately"),
+        id=f"reissue-{app_id}", task_queue=settings.task_queue)
+
+
+async def test_a_reissued_certificate_becomes_the_contracts_and_its_ladder_follows(
+        time_skipping_env: WorkflowEnvironment, settings: Settings, engine: Engine,
+        smtp_sink: tuple[int, Path]) -> None:
+    env, mail_dir = time_skipping_env, smtp_sink[1]
+    authority.ensure_hierarchy(engine, settings)
+    contract_id, code, _ = issued_contract(engine, settings, "ov")
+    with session_scope(engine) as s:  # the first certificate was issued 30 days earlier (a different expiry)
+        row = s.get(Contract, contract_id)
+        assert row is not None
+        row.certificate_not_before -= timedelta(days=30)
+        row.certificate_not_after -= timedelta(days=30)
+        s.add(row)
+    first = contract_row(engine, contract_id)
+    async with build_worker(env.client, settings):
+        await start(env, settings, contract_id, code)
+        await env.sleep(timedelta(days=85))  # the first certificate's 90-day notice (day 78)
+        await until(env, lambda: reminders(mail_dir, code)[("certificate", 90)] == 1, "the 90-day notice")
+        reissue = await reissue_in_contract(env, settings, engine, contract_id)
+        await reissue.result()
+        second = contract_row(engine, contract_id)
+        assert second.certificate_serial != first.certificate_serial
+        assert second.certificate_not_after > first.certificate_not_after
+        # The old certificate's notices stop; the new one's come before it expires.
+        await env.sleep(second.certificate_not_after - first.certificate_not_before - timedelta(days=30 + 85))
+        await until(env, lambda: reminders(mail_dir, code)[("certificate", 1)] == 1, "the new 1-day notice")
+    # The first certificate got its 90-day notice only; the second its whole ladder from 90 days on.
+    sent = reminders(mail_dir, code)
+    assert sent[("certificate", 90)] == 2 and all(sent[("certificate", d)] == 1 for d in (60, 30, 14, 7, 1))
+    with session_scope(engine) as s:
+        moved = s.exec(select(AuditEvent).where(AuditEvent.action == "contract.certificate_replaced")).all()
+    assert len(moved) == 1 and moved[0].details["previous"] == first.certificate_serial

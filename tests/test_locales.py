@@ -180,7 +180,7 @@ def _python_sources() -> Iterator[tuple[str, str]]:
 
 
 # f-strings of that shape which are not message keys: ids, error codes, mail template names.
-NOT_KEYS = {"enr_", "certificate_", "application_",
+NOT_KEYS = {"enr_", "certificate_", "application_", "contract_",  # the last three: mail template names
             # reason codes of domain and CAA checks, kept as evidence (workflows/, activities/vetting.py)
             "primary_", "lookup_failed_"}
 
