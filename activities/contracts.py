@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -79,12 +79,9 @@ class ContractChange:
 
 
 def _facts(s: Session, row: Contract) -> ContractFacts:
-    renewal = s.exec(select(Application.id).where(
-        Application.parent_id == row.application_id, Application.type == "renewal",
-        col(Application.status).not_in(("rejected", "cancelled", "returned")))).first()
     return ContractFacts(row.state, row.contract_type, row.term_start.isoformat(), row.term_end.isoformat(),
                          row.certificate_serial, row.certificate_not_before.isoformat(),
-                         row.certificate_not_after.isoformat(), renewal is not None)
+                         row.certificate_not_after.isoformat(), records.renewal_filed(s, row.application_id))
 
 
 class ContractActivities:

@@ -35,6 +35,7 @@ from domain.revocation import REASONS as REVOCATION_REASONS
 from processes import applications as process
 from processes.client import Processes, Refused, Unavailable
 from store import applications as records
+from store import contracts as contract_records
 from store.models import Application, utcnow
 from store.profiles import load_profile
 
@@ -42,6 +43,7 @@ router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
 FORM_ROLES = ("registrant", "technical")  # the contacts the new-application page asks for
 DONE_MESSAGES = {"applied": "app_applied", "cancelled": "app_cancelled", "reissued": "app_reissued",
+                 "replacement": "app_replacement_requested",
                  "revoked": "app_revocation_received", "contract_ending": "app_contract_cancel_filed",
                  "contract_cancelled": "app_contract_cancelled", "contract_withdrawn": "app_contract_withdrawn"}
 
@@ -66,6 +68,12 @@ class RevocationRequest(BaseModel):
 class ReissueRequest(BaseModel):
     csr: str = Field(min_length=1, max_length=20000)
     revoke_previous: str = Field(pattern="^(immediately|after_two_weeks)$")
+
+
+class ReplacementRequest(BaseModel):
+    """「証明書の差し替え」: the next certificate of the contract, for the same names."""
+
+    csr: str = Field(min_length=1, max_length=20000)
 
 
 def application_json(app: Application) -> dict[str, Any]:
@@ -196,6 +204,33 @@ async def request_reissue(request: Request, workflows: Processes, customer: Cust
     return record
 
 
+async def request_replacement(request: Request, workflows: Processes, customer: CustomerPrincipal,
+                              application_id: int, body: ReplacementRequest) -> Application:
+    """The contract's next certificate, from a new CSR for the same names: vetted again only where a
+    check can no longer be reused (the workflow decides); its validity stops at the contract's end."""
+    engine = request.app.state.engine
+    current = _own(request, customer, application_id)
+    _allowed_or_refuse(request, current, "replace")
+    try:
+        checked = parse_csr(body.csr)
+    except CsrError as refused:
+        raise InvalidFields([{"field": f"csr.{refused.field}", "message": refused.message}]) from None
+    names = list(checked.dns_names)
+    if sorted(names) != sorted(current.names):
+        raise InvalidFields([{"field": "csr", "message": errors.field_message(request, "replacement_names_differ")}])
+    contract = contract_records.of_application(engine, current)
+    record = records.create(engine, customer.actor, "application.replacement_requested",
+                            {"parent": current.id, "contract": contract.code if contract else None},
+                            process.application_workflow_id, customer_id=customer.id, type="replacement",
+                            product=current.product, csr_pem=checked.pem, names=names,
+                            organization=current.organization,
+                            contacts=contract.contacts if contract else current.contacts, parent_id=current.id)
+    await process.start_application(workflows, int(record.id or 0), customer.id, f"{names[0]} ({current.product})",
+                                    rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)),
+                                    kind="replacement")
+    return record
+
+
 class InvalidFields(Exception):
     def __init__(self, fields: list[dict[str, str]]) -> None:
         super().__init__("invalid input")
@@ -257,6 +292,16 @@ async def reissue(request: Request, application_id: ApplicationId, body: Reissue
                   workflows: Workflows) -> Response:
     try:
         record = await request_reissue(request, workflows, customer, application_id, body)
+    except InvalidFields as bad:
+        return errors.invalid(request, bad.fields)
+    return JSONResponse(application_json(record), status_code=201)
+
+
+@router.post("/api/v1/applications/{application_id}/replacement", status_code=201)
+async def replacement(request: Request, application_id: ApplicationId, body: ReplacementRequest, customer: Customer,
+                      workflows: Workflows) -> Response:
+    try:
+        record = await request_replacement(request, workflows, customer, application_id, body)
     except InvalidFields as bad:
         return errors.invalid(request, bad.fields)
     return JSONResponse(application_json(record), status_code=201)
@@ -379,6 +424,30 @@ async def reissue_page(request: Request, application_id: ApplicationId, customer
                        reissue_errors={"csr": "; ".join(f["message"] for f in bad.fields)},
                        error=errors.text(request, "invalid_input"))
     return RedirectResponse(f"/account/applications/{record.id}?done=reissued", status_code=303)
+
+
+@router.post("/account/applications/{application_id}/replacement", response_class=HTMLResponse)
+async def replacement_page(request: Request, application_id: ApplicationId, customer: Customer,
+                           workflows: Workflows) -> Response:
+    values = await _form(request)
+    check_csrf(customer, values.get("csrf_token"))
+    csr = values.get("csr", "")
+    try:
+        body = ReplacementRequest(csr=csr)
+    except ValidationError as invalid:
+        _own(request, customer, application_id)
+        fields = {f["field"]: f["message"] for f in errors.validation_fields(request, invalid.errors())}
+        return _detail(request, customer, application_id, 422, replace_errors=fields, replace_csr=csr,
+                       error=errors.text(request, "invalid_input"))
+    try:
+        record = await request_replacement(request, workflows, customer, application_id, body)
+    except ApiError as refused:
+        return _refused_page(request, customer, application_id, refused, replace_csr=csr)
+    except InvalidFields as bad:
+        return _detail(request, customer, application_id, 422, replace_csr=csr,
+                       replace_errors={"csr": "; ".join(f["message"] for f in bad.fields)},
+                       error=errors.text(request, "invalid_input"))
+    return RedirectResponse(f"/account/applications/{record.id}?done=replacement", status_code=303)
 
 
 # --- 新規申請 --------------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.catalog import CATALOG
+from domain.contract_life import ACTIVE, ENDING, FIXED, needs_replacement
 
-ACTIONS = ("download", "cancel", "reissue", "revoke")
-# Records that carry a certificate of their own; revocation (and, later, contact change)
-# records point at another record's certificate.
-CERTIFICATE_TYPES = ("new", "renewal", "reissue")
+ACTIONS = ("download", "cancel", "reissue", "revoke", "replace", "renew", "contact_change")
+# Records that carry a certificate of their own; revocation and contact change records point at
+# another record's certificate.
+CERTIFICATE_TYPES = ("new", "renewal", "reissue", "replacement")
 CANCELLABLE_TYPES = ("new", "renewal")  # the reissue and revocation processes have no 申請取消
 FINAL_STATUSES = ("issued", "rejected", "cancelled", "returned")
 
@@ -31,6 +32,15 @@ class ApplicationFacts:
     certificate_revoked: bool = False
     reissued: bool = False  # a reissue record points at this one
     revocation_waiting: bool = False  # a revocation record of this one waits for our call
+    # The contract this record belongs to (issue 16); "" when none.
+    contract_state: str = ""
+    contract_type: str = ""
+    contract_current: bool = False  # this record's certificate is the contract's current one
+    certificate_not_after: datetime | None = None  # the contract's current certificate
+    term_end: datetime | None = None
+    replacing: bool = False  # a replacement of the contract's certificate is in progress
+    renewing: bool = False  # a 更新申請 of the contract is in progress or done
+    contact_changing: bool = False  # a 担当者変更申請 of the contract waits for staff
 
 
 def _issued(f: ApplicationFacts) -> bool:
@@ -63,7 +73,33 @@ def refusal(action: str, f: ApplicationFacts, now: datetime, reissue_window: tim
         if product is not None and product.reissue_limit == 1 and f.type == "reissue":
             return "ev_reissued_once"
         return None
+    if action in ("replace", "renew", "contact_change"):
+        return _contract_refusal(action, f)
     raise ValueError(f"unknown action {action!r}")
+
+
+def _contract_refusal(action: str, f: ApplicationFacts) -> str | None:
+    """The contract's actions are asked of its current record (「お申込情報詳細」 of that record)."""
+    if f.type == "contact_change" and action == "renew":
+        return "not_renewable"  # 「お申込種別の“担当者変更”からは更新できません」
+    if not f.contract_state:
+        return "no_contract"
+    if f.contract_state not in (ACTIVE, ENDING) or (action == "renew" and f.contract_state != ACTIVE):
+        return "contract_not_active"
+    if not f.contract_current:
+        return "not_current_certificate"
+    if action == "replace":
+        if f.replacing:
+            return "replacement_in_progress"
+        if f.certificate_not_after is None or f.term_end is None \
+                or not needs_replacement(f.certificate_not_after, f.term_end):
+            return "replacement_not_needed"
+        return None
+    if action == "renew":
+        if f.contract_type != FIXED:
+            return "contract_renews_itself"
+        return "renewal_in_progress" if f.renewing else None
+    return "contact_change_in_progress" if f.contact_changing else None
 
 
 def allowed(f: ApplicationFacts, now: datetime, reissue_window: timedelta) -> dict[str, bool]:

@@ -16,13 +16,15 @@ __all__ = ["application_workflow_id", "reissue_workflow_id", "revocation_workflo
 
 
 async def start_application(processes: Processes, application_id: int, customer_id: int, title: str,
-                            rollback: Callable[[], None]) -> None:
-    """A new application's review and issuance (``application-{id}``)."""
+                            rollback: Callable[[], None], kind: str = "new") -> None:
+    """A new application's review and issuance (``application-{id}``); ``kind``: new, renewal (更新申請),
+    or replacement (the next certificate of a contract)."""
     settings = processes.settings
     await processes.start(
         ServerCertApplication.run,
         ApplicationInput(application_id, customer_id, title, calendar=calendar_spec(settings),
-                         remote_perspectives=[perspective_queue(n) for n in settings.remote_perspective_names]),
+                         remote_perspectives=[perspective_queue(n) for n in settings.remote_perspective_names],
+                         kind=kind),
         id=application_workflow_id(application_id), rollback=rollback)
 
 

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from domain.application_actions import ApplicationFacts
 from domain.pki.hierarchy import TLS_CA
 from store import audit
+from store import contracts as contract_records
 from store.certificates import ca_certificate, certificate_record
 from store.db import session_scope
 from store.models import Application, CertificateRecord
@@ -62,12 +63,32 @@ def facts(engine: Engine, app: Application) -> ApplicationFacts:
     cert = certificate(engine, app)
     with session_scope(engine) as s:
         children = s.exec(select(Application).where(Application.parent_id == app.id)).all()
+    contract = contract_records.of_application(engine, app)
+    line: list[Application] = []
+    if contract is not None:
+        with session_scope(engine) as s:  # every record of the contract's line that is still open
+            line = list(s.exec(select(Application).where(
+                Application.customer_id == app.customer_id,
+                col(Application.status).not_in(("issued", "completed", "rejected", "cancelled", "returned")))).all())
+            line = [a for a in line if contract_records.code_of(s, a) == contract.code]
     return ApplicationFacts(
         type=app.type, status=app.status, product=app.product, issued_at=app.issued_at,
         has_certificate=cert is not None and cert.der is not None,
         certificate_revoked=cert is not None and cert.state == "revoked",
         reissued=any(c.type == "reissue" for c in children),
-        revocation_waiting=any(c.type == "revocation" and c.status == "received" for c in children))
+        revocation_waiting=any(c.type == "revocation" and c.status == "received" for c in children),
+        contract_state=contract.state if contract else "", contract_type=contract.contract_type if contract else "",
+        contract_current=contract is not None and contract.current_application_id == app.id,
+        certificate_not_after=contract.certificate_not_after if contract else None,
+        term_end=contract.term_end if contract else None,
+        replacing=any(a.type == "replacement" for a in line),
+        renewing=contract is not None and _renewal_filed(engine, contract.application_id),
+        contact_changing=any(a.type == "contact_change" for a in line))
+
+
+def _renewal_filed(engine: Engine, establishing_id: int) -> bool:
+    with session_scope(engine) as s:
+        return contract_records.renewal_filed(s, establishing_id)
 
 
 def delayed_revocations(engine: Engine, parent_id: int) -> list[str]:

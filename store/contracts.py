@@ -110,6 +110,13 @@ def expiring(engine: Engine, now: datetime, days: int = 30) -> list[Contract]:
             col(Contract.certificate_not_after) > now).order_by(col(Contract.certificate_not_after))).all())
 
 
+def renewal_filed(s: Session, establishing_id: int) -> bool:
+    """A 更新申請 of the contract (a renewal record of its establishing application), in progress or done."""
+    return s.exec(select(Application.id).where(
+        Application.parent_id == establishing_id, Application.type == "renewal",
+        col(Application.status).not_in(("rejected", "cancelled", "returned")))).first() is not None
+
+
 def renewal_notices_on(s: Session, customer_id: int) -> bool:
     profile = s.get(CustomerProfile, customer_id)
     return profile.renewal_notices if profile is not None else True

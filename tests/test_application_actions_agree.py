@@ -13,21 +13,27 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from api import customer_auth
 from api.app import create_app
 from ca import authority
 from domain.application_actions import ACTIONS
+from domain.contracts import contract_code
 from domain.settings import Settings
 from store import accounts
+from store import contracts as contract_records
 from store.db import session_scope
-from store.models import Application, utcnow
+from store.models import Application, Contract, utcnow
 from tests.test_certificate_authority import SUBJECT, make_csr
 
 ORG = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
 CONTACTS = {"technical": {"name": "山田 太郎", "email": "yamada@example.co.jp", "phone": "03-1234-5678"}}
+# A 更新申請 as the API takes it (the renewal work defines the body; the CSR is added per record).
+RENEWAL = {"product": "ov", "agree_terms": True, "organization": ORG, "contacts": CONTACTS}
 # The page's element for each action (the download is a link, the others forms).
-MARKERS = {"download": 'id="download"', "cancel": 'id="cancel"', "reissue": 'id="reissue"', "revoke": 'id="revoke"'}
+MARKERS = {"download": 'id="download"', "cancel": 'id="cancel"', "reissue": 'id="reissue"', "revoke": 'id="revoke"',
+           "replace": 'id="replace"', "renew": 'id="renew"', "contact_change": 'id="contact-change"'}
 
 
 @dataclass
@@ -91,16 +97,53 @@ def _states(d: Desk) -> dict[str, int]:
     _record(d, "waiting-child", type="revocation", status="received", parent_id=waiting)
     states |= {"reissued": reissued, "revocation_waiting": waiting,
                "revocation_record": _record(d, "revocation", type="revocation", status="received")}
-    return states
+    return states | _contract_states(d)
+
+
+def _contract(d: Desk, key: str, product: str = "ov", state: str = "active", term_days: int = 365) -> int:
+    """An issued new application and the contract it established (its certificate expires in 90
+    days, before the term ends unless ``term_days`` says otherwise); returns the record's id."""
+    app_id = _record(d, key, product=product)
+    with session_scope(d.engine) as s:
+        app = s.get(Application, app_id)
+        assert app is not None
+        app.contract_code = contract_code(app_id)
+        row = contract_records.establish(s, app)
+        assert row is not None
+        row.state, row.term_end = state, row.term_start + timedelta(days=term_days)
+        s.add(row)
+    return app_id
+
+
+def _contract_states(d: Desk) -> dict[str, int]:
+    """Records within contracts: the current one, a former one, automatic, ended, being replaced."""
+    current = _contract(d, "contract")
+    former = _contract(d, "former")
+    with session_scope(d.engine) as s:  # a reissue took over the contract's certificate
+        row = s.exec(select(Contract).where(Contract.application_id == former)).one()
+        row.current_application_id = _record(d, "former-reissue", type="reissue", parent_id=former)
+        s.add(row)
+    replacing = _contract(d, "replacing")
+    _record(d, "replacing-child", type="replacement", status="reviewing", parent_id=replacing)
+    return {"contract_current": current, "contract_former": former, "contract_auto": _contract(d, "auto", "ov_auto"),
+            "contract_ended": _contract(d, "ended", state="ended"),
+            "contract_outlived": _contract(d, "outlived", term_days=60), "contract_replacing": replacing}
 
 
 async def _api(d: Desk, action: str, app_id: int) -> httpx.Response:
     base = f"/api/v1/applications/{app_id}"
     if action == "download":
         return await d.http.get(f"{base}/certificate", headers=d.auth)
-    body = {"cancel": None, "revoke": {"reason": "cessation"},
-            "reissue": {"csr": make_csr("new.example.co.jp"), "revoke_previous": "immediately"}}[action]
-    return await d.http.post(f"{base}/{action}", json=body, headers=d.auth)
+    with session_scope(d.engine) as s:
+        app = s.get(Application, app_id)
+        assert app is not None
+        names = list(app.names)
+    path, body = {"cancel": ("cancel", None), "revoke": ("revoke", {"reason": "cessation"}),
+                  "reissue": ("reissue", {"csr": make_csr("new.example.co.jp"), "revoke_previous": "immediately"}),
+                  "replace": ("replacement", {"csr": make_csr(*names)}),
+                  "renew": ("renewal", RENEWAL | {"csr": make_csr(*names)}),
+                  "contact_change": ("contact-change", {"contacts": CONTACTS, "agree_terms": True})}[action]
+    return await d.http.post(f"{base}/{path}", json=body, headers=d.auth)
 
 
 async def test_the_page_offers_exactly_what_the_api_accepts(desk: Desk) -> None:
@@ -120,6 +163,9 @@ async def test_the_page_offers_exactly_what_the_api_accepts(desk: Desk) -> None:
                 seen.setdefault(action, set()).add(state)
     # The walk covered every action both ways.
     assert set(seen) == set(ACTIONS)
-    assert seen["reissue"] == {"issued", "ov_reissue", "revocation_waiting"}
+    assert seen["reissue"] >= {"issued", "ov_reissue", "revocation_waiting"}
     assert seen["cancel"] == {"received", "documents_pending"}
-    assert seen["revoke"] == {"issued", "issued_past_window", "ev_reissue", "ov_reissue", "reissued"}
+    assert seen["revoke"] >= {"issued", "issued_past_window", "ev_reissue", "ov_reissue", "reissued"}
+    assert seen["replace"] == {"contract_current", "contract_auto"}
+    assert seen["renew"] == {"contract_current", "contract_outlived", "contract_replacing"}
+    assert seen["contact_change"] == {"contract_current", "contract_auto", "contract_outlived", "contract_replacing"}

@@ -45,7 +45,7 @@ VETTING = "vetting-dcv-caa"
 CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
 CAA_PARAMETERS = "caa-rfc8657"  # CAA records' accounturi and validationmethods are honoured
 CONTRACT = "contract-lifecycle"  # the first certificate establishes a contract, which lives on its own
-REPLACEMENT = "replacement"
+REPLACEMENT, RENEWAL = "replacement", "renewal"  # kinds of application within a contract
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -57,8 +57,8 @@ class ApplicationInput:
     review_business_days: int = 3
     calendar: CalendarSpec = field(default_factory=CalendarSpec)
     remote_perspectives: list[str] = field(default_factory=list)  # task queues: perspective-<name>
-    # new, or replacement: the next certificate of a contract (「証明書の差し替え」), approved without a
-    # person while every check it stands on is within its reuse period.
+    # new; renewal (更新申請, vetted as new); or replacement: the next certificate of a contract
+    # (「証明書の差し替え」), approved without a person while every check it stands on may be reused.
     kind: str = "new"
 
 
@@ -264,8 +264,8 @@ class ServerCertApplication(HumanTaskWorkflow):
             ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
-        if inp.kind == REPLACEMENT:
-            await tell_contract(inp.application_id)
+        if inp.kind in (REPLACEMENT, RENEWAL):
+            await tell_contract(inp.application_id)  # its certificate is the contract's from now on
         elif workflow.patched(CONTRACT):
             await self._establish_contract(inp)
         return ApplicationResult("issued", serial)
