@@ -84,8 +84,9 @@ def ladder(topic: str, target: datetime, days: Sequence[int], known_since: datet
 
 
 def needs_replacement(certificate_not_after: datetime, term_end: datetime) -> bool:
-    """The certificate expires before the contract does: the contract asks for the next one."""
-    return certificate_not_after < term_end
+    """The certificate expires (a day or more) before the contract does: the contract asks for the
+    next one. A certificate cut at the term's end (``certificate_days``) needs none."""
+    return certificate_not_after + timedelta(days=1) < term_end
 
 
 def certificate_days(not_before: datetime, product_days: int, term_end: datetime,
