@@ -79,11 +79,13 @@ class ApplicationActivities:
             if ref.vetted:
                 _refuse_unless_vetted(s, app)
             days = product.validity_days
-            if app.type == "replacement":
-                # Inside its contract: never past the contract's end (domain/contract_life.py says by how much).
+            if app.type in ("replacement", "switch"):
+                # Inside its contract: never past the contract's end (domain/contract_life.py says by how
+                # much); a switch carries the previous certificate's remaining validity (「有効期間も引き継ぎます」).
                 contract = s.exec(select(Contract).where(Contract.code == contract_records.code_of(s, app))).first()
                 if contract is not None:
-                    days = certificate_days(utcnow(), days, contract.term_end)
+                    ends = contract.certificate_not_after if app.type == "switch" else contract.term_end
+                    days = certificate_days(utcnow(), days, ends)
         try:
             subject = certificate_subject(org, product.level)
             issued = authority.issue_server(self.ctx.engine, self.ctx.settings, ref.request_key, csr, subject,

@@ -43,7 +43,7 @@ router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
 FORM_ROLES = ("registrant", "technical")  # the contacts the new-application page asks for
 DONE_MESSAGES = {"applied": "app_applied", "cancelled": "app_cancelled", "reissued": "app_reissued",
-                 "replacement": "app_replacement_requested",
+                 "replacement": "app_replacement_requested", "switch": "app_switch_requested",
                  "revoked": "app_revocation_received", "contract_ending": "app_contract_cancel_filed",
                  "contract_cancelled": "app_contract_cancelled", "contract_withdrawn": "app_contract_withdrawn"}
 
@@ -68,6 +68,16 @@ class RevocationRequest(BaseModel):
 class ReissueRequest(BaseModel):
     csr: str = Field(min_length=1, max_length=20000)
     revoke_previous: str = Field(pattern="^(immediately|after_two_weeks)$")
+
+
+class SwitchRequest(BaseModel):
+    """別サービスへ切り替えて申請: the contract's next certificate under another product, vetted as that
+    product requires, carrying the current certificate's remaining validity."""
+
+    product: str = Field(min_length=1, max_length=20)
+    csr: str = Field(min_length=1, max_length=20000)
+    revoke_previous: str = Field(pattern="^(immediately|after_two_weeks)$")
+    agree_terms: bool = False
 
 
 class ReplacementRequest(BaseModel):
@@ -163,13 +173,17 @@ async def request_revocation(request: Request, workflows: Processes, customer: C
     parent = _own(request, customer, application_id)
     _allowed_or_refuse(request, parent, "revoke")
     serial = parent.certificate_serial or ""
+    # Who support calls: the contract's contacts when the record has one (a completed 担当者変更
+    # changes them there), else the record's own.
+    contract = contract_records.of_application(engine, parent)
+    contacts = dict(contract.contacts) if contract is not None else parent.contacts
     record = records.create(engine, customer.actor, "application.revocation_requested",
                             {"parent": parent.id, "serial": serial, "reason": reason},
                             process.revocation_workflow_id, customer_id=customer.id, type="revocation",
                             product=parent.product, csr_pem="", names=parent.names, organization=parent.organization,
-                            contacts=parent.contacts, certificate_serial=serial, parent_id=parent.id, reason=reason,
+                            contacts=contacts, certificate_serial=serial, parent_id=parent.id, reason=reason,
                             contract_code=None)
-    contact = _contact(parent.contacts)
+    contact = _contact(contacts)
     await process.start_revocation(workflows, int(record.id or 0), customer.id, serial, reason,
                                    f"{parent.names[0]} ({reason})", str(contact.get("name", "")),
                                    str(contact.get("phone", "")),
@@ -228,6 +242,39 @@ async def request_replacement(request: Request, workflows: Processes, customer: 
     await process.start_application(workflows, int(record.id or 0), customer.id, f"{names[0]} ({current.product})",
                                     rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)),
                                     kind="replacement")
+    return record
+
+
+async def request_switch(request: Request, workflows: Processes, customer: CustomerPrincipal,
+                         application_id: int, body: SwitchRequest) -> Application:
+    engine = request.app.state.engine
+    current = _own(request, customer, application_id)
+    _allowed_or_refuse(request, current, "switch")
+    problems: list[dict[str, str]] = []
+    if body.product not in CATALOG or body.product == current.product:
+        problems.append({"field": "product", "message": errors.field_message(request, "switch_product")})
+    if not body.agree_terms:
+        problems.append({"field": "agree_terms", "message": errors.field_message(request, "agree_terms")})
+    try:
+        checked = parse_csr(body.csr)
+    except CsrError as refused:
+        problems.append({"field": f"csr.{refused.field}", "message": refused.message})
+    if problems:
+        raise InvalidFields(problems)
+    names = list(checked.dns_names)
+    contract = contract_records.of_application(engine, current)
+    record = records.create(engine, customer.actor, "application.switch_requested",
+                            {"parent": current.id, "product": body.product, "from": current.product,
+                             "revoke_previous": body.revoke_previous},
+                            process.application_workflow_id, customer_id=customer.id, type="switch",
+                            product=body.product, csr_pem=checked.pem, names=names,
+                            organization=current.organization,
+                            contacts=contract.contacts if contract else current.contacts, parent_id=current.id,
+                            reason=body.revoke_previous)
+    await process.start_application(workflows, int(record.id or 0), customer.id, f"{names[0]} ({body.product})",
+                                    rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)),
+                                    kind="switch", previous_serial=current.certificate_serial or "",
+                                    revoke_previous=body.revoke_previous)
     return record
 
 
@@ -302,6 +349,16 @@ async def replacement(request: Request, application_id: ApplicationId, body: Rep
                       workflows: Workflows) -> Response:
     try:
         record = await request_replacement(request, workflows, customer, application_id, body)
+    except InvalidFields as bad:
+        return errors.invalid(request, bad.fields)
+    return JSONResponse(application_json(record), status_code=201)
+
+
+@router.post("/api/v1/applications/{application_id}/switch", status_code=201)
+async def switch(request: Request, application_id: ApplicationId, body: SwitchRequest, customer: Customer,
+                 workflows: Workflows) -> Response:
+    try:
+        record = await request_switch(request, workflows, customer, application_id, body)
     except InvalidFields as bad:
         return errors.invalid(request, bad.fields)
     return JSONResponse(application_json(record), status_code=201)
@@ -448,6 +505,32 @@ async def replacement_page(request: Request, application_id: ApplicationId, cust
                        replace_errors={"csr": "; ".join(f["message"] for f in bad.fields)},
                        error=errors.text(request, "invalid_input"))
     return RedirectResponse(f"/account/applications/{record.id}?done=replacement", status_code=303)
+
+
+@router.post("/account/applications/{application_id}/switch", response_class=HTMLResponse)
+async def switch_page(request: Request, application_id: ApplicationId, customer: Customer,
+                      workflows: Workflows) -> Response:
+    values = await _form(request)
+    check_csrf(customer, values.get("csrf_token"))
+    kept = {"switch_product": values.get("product", ""), "switch_csr": values.get("csr", "")}
+    try:
+        body = SwitchRequest(product=values.get("product", ""), csr=values.get("csr", ""),
+                             revoke_previous=values.get("revoke_previous", ""),
+                             agree_terms=values.get("agree_terms", "").lower() in ("on", "true", "1", "yes"))
+    except ValidationError as invalid:
+        _own(request, customer, application_id)
+        fields = {f["field"]: f["message"] for f in errors.validation_fields(request, invalid.errors())}
+        return _detail(request, customer, application_id, 422, switch_errors=fields,
+                       error=errors.text(request, "invalid_input"), **kept)
+    try:
+        record = await request_switch(request, workflows, customer, application_id, body)
+    except ApiError as refused:
+        return _refused_page(request, customer, application_id, refused, **kept)
+    except InvalidFields as bad:
+        fields = {f["field"].split(".")[0]: f["message"] for f in bad.fields}
+        return _detail(request, customer, application_id, 422, switch_errors=fields,
+                       error=errors.text(request, "invalid_input"), **kept)
+    return RedirectResponse(f"/account/applications/{record.id}?done=switch", status_code=303)
 
 
 # --- 新規申請 --------------------------------------------------------------------------------------

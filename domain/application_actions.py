@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from domain.catalog import CATALOG
 from domain.contract_life import ACTIVE, ENDING, FIXED, needs_replacement
 
-ACTIONS = ("download", "cancel", "reissue", "revoke", "replace", "renew", "contact_change")
+ACTIONS = ("download", "cancel", "reissue", "revoke", "replace", "renew", "contact_change", "switch")
 # Records that carry a certificate of their own; revocation and contact change records point at
 # another record's certificate.
-CERTIFICATE_TYPES = ("new", "renewal", "reissue", "replacement")
+CERTIFICATE_TYPES = ("new", "renewal", "reissue", "replacement", "switch")
 CANCELLABLE_TYPES = ("new", "renewal")  # the reissue and revocation processes have no 申請取消
 FINAL_STATUSES = ("issued", "rejected", "cancelled", "returned")
 
@@ -38,7 +38,7 @@ class ApplicationFacts:
     contract_current: bool = False  # this record's certificate is the contract's current one
     certificate_not_after: datetime | None = None  # the contract's current certificate
     term_end: datetime | None = None
-    replacing: bool = False  # a replacement of the contract's certificate is in progress
+    replacing: bool = False  # a replacement (or a switch) of the contract's certificate is in progress
     renewing: bool = False  # a 更新申請 of the contract is in progress or done
     contact_changing: bool = False  # a 担当者変更申請 of the contract waits for staff
 
@@ -73,7 +73,7 @@ def refusal(action: str, f: ApplicationFacts, now: datetime, reissue_window: tim
         if product is not None and product.reissue_limit == 1 and f.type == "reissue":
             return "ev_reissued_once"
         return None
-    if action in ("replace", "renew", "contact_change"):
+    if action in ("replace", "renew", "contact_change", "switch"):
         return _contract_refusal(action, f)
     raise ValueError(f"unknown action {action!r}")
 
@@ -99,6 +99,10 @@ def _contract_refusal(action: str, f: ApplicationFacts) -> str | None:
         if f.contract_type != FIXED:
             return "contract_renews_itself"
         return "renewal_in_progress" if f.renewing else None
+    if action == "switch":  # 別サービスへ切り替えて申請
+        if f.type == "contact_change":
+            return "not_switchable"
+        return "replacement_in_progress" if f.replacing else None
     return "contact_change_in_progress" if f.contact_changing else None
 
 

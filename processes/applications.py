@@ -16,15 +16,18 @@ __all__ = ["application_workflow_id", "reissue_workflow_id", "revocation_workflo
 
 
 async def start_application(processes: Processes, application_id: int, customer_id: int, title: str,
-                            rollback: Callable[[], None], kind: str = "new") -> None:
+                            rollback: Callable[[], None], kind: str = "new", previous_serial: str = "",
+                            revoke_previous: str = "immediately") -> None:
     """A new application's review and issuance (``application-{id}``); ``kind``: new, renewal (更新申請),
-    or replacement (the next certificate of a contract)."""
+    replacement (the next certificate of a contract) or switch (別サービスへ切り替え: the previous
+    certificate is revoked as ``revoke_previous`` says once the new one is issued)."""
     settings = processes.settings
     await processes.start(
         ServerCertApplication.run,
         ApplicationInput(application_id, customer_id, title, calendar=calendar_spec(settings),
                          remote_perspectives=[perspective_queue(n) for n in settings.remote_perspective_names],
-                         kind=kind),
+                         kind=kind, previous_serial=previous_serial, revoke_previous=revoke_previous,
+                         delay_seconds=settings.delayed_revocation.total_seconds()),
         id=application_workflow_id(application_id), rollback=rollback)
 
 

@@ -81,7 +81,7 @@ def facts(engine: Engine, app: Application) -> ApplicationFacts:
         contract_current=contract is not None and contract.current_application_id == app.id,
         certificate_not_after=contract.certificate_not_after if contract else None,
         term_end=contract.term_end if contract else None,
-        replacing=any(a.type == "replacement" for a in line),
+        replacing=any(a.type in ("replacement", "switch") for a in line),
         renewing=contract is not None and _renewal_filed(engine, contract.application_id),
         contact_changing=any(a.type == "contact_change" for a in line))
 

@@ -98,6 +98,11 @@ def take_certificate(s: Session, app: Application, actor: str) -> Contract | Non
         s.add(row)
         audit.record(s, actor, "contract.certificate_replaced", f"contract:{row.code}", application_id=app.id,
                      serial=cert.serial, previous=previous)
+        if app.type == "switch" and app.product != row.product:  # 別サービスへ切り替え: the contract's service too
+            before, row.product = row.product, app.product
+            row.contract_type = CATALOG[app.product].contract_type
+            audit.record(s, actor, "contract.switched", f"contract:{row.code}", product=app.product, previous=before,
+                         contract_type=row.contract_type)
     return row
 
 

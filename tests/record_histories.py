@@ -155,19 +155,25 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path, on
                 ],
             ),
             ("replacement", []),  # the issued one's next certificate: every check reused, nobody asked
+            ("switch", [("application_review", "approve", "")]),  # to automatic renewal; the old one revoked
         ):
             if only and name not in only:
                 continue
-            kind = "replacement" if name == "replacement" else "new"
+            kind = name if name in ("replacement", "switch") else "new"
+            previous_serial = ""
+            if kind == "switch":
+                with session_scope(engine) as s:
+                    parent = s.get(Application, previous)
+                    previous_serial = parent.certificate_serial or "" if parent else ""
             with session_scope(engine) as s:
                 app = Application(
                     customer_id=customer.id,
                     type=kind,
-                    product="ov",
+                    product="ov_auto" if kind == "switch" else "ov",
                     csr_pem=make_csr("www.example.jp"),
                     names=["www.example.jp"],
                     organization=org,
-                    parent_id=previous if kind == "replacement" else None,
+                    parent_id=previous if kind != "new" else None,
                 )
                 s.add(app)
                 s.flush()
@@ -177,7 +183,7 @@ async def record_server_cert_application(env: WorkflowEnvironment, tmp: Path, on
             handle = await env.client.start_workflow(
                 ServerCertApplication.run,
                 ApplicationInput(app_id, customer.id, "www.example.jp (ov)", remote_perspectives=perspectives,
-                                 kind=kind),
+                                 kind=kind, previous_serial=previous_serial),
                 id=f"application-{app_id}",
                 task_queue=settings.task_queue,
             )
@@ -595,7 +601,7 @@ RECORDERS = {
     "Reissue-contract": record_reissue_in_contract,  # run it by this name
     # Run by this name: an issued application that establishes its contract (issue 16).
     "ServerCertApplication-contract": functools.partial(record_server_cert_application,
-                                                        only=("issued", "replacement"), prefix="contract"),
+                                                        only=("issued", "replacement", "switch"), prefix="contract"),
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
 }
 

@@ -33,7 +33,8 @@ CONTACTS = {"technical": {"name": "山田 太郎", "email": "yamada@example.co.j
 RENEWAL = {"product": "ov", "agree_terms": True, "organization": ORG, "contacts": CONTACTS}
 # The page's element for each action (the download is a link, the others forms).
 MARKERS = {"download": 'id="download"', "cancel": 'id="cancel"', "reissue": 'id="reissue"', "revoke": 'id="revoke"',
-           "replace": 'id="replace"', "renew": 'id="renew"', "contact_change": 'id="contact-change"'}
+           "replace": 'id="replace"', "renew": 'id="renew"', "contact_change": 'id="contact-change"',
+           "switch": 'id="switch"'}
 
 
 @dataclass
@@ -142,7 +143,9 @@ async def _api(d: Desk, action: str, app_id: int) -> httpx.Response:
                   "reissue": ("reissue", {"csr": make_csr("new.example.co.jp"), "revoke_previous": "immediately"}),
                   "replace": ("replacement", {"csr": make_csr(*names)}),
                   "renew": ("renewal", RENEWAL | {"csr": make_csr(*names)}),
-                  "contact_change": ("contact-change", {"contacts": CONTACTS, "agree_terms": True})}[action]
+                  "contact_change": ("contact-change", {"contacts": CONTACTS, "agree_terms": True}),
+                  "switch": ("switch", {"product": "ev", "csr": make_csr(*names), "revoke_previous": "immediately",
+                                        "agree_terms": True})}[action]
     return await d.http.post(f"{base}/{path}", json=body, headers=d.auth)
 
 
@@ -169,3 +172,4 @@ async def test_the_page_offers_exactly_what_the_api_accepts(desk: Desk) -> None:
     assert seen["replace"] == {"contract_current", "contract_auto"}
     assert seen["renew"] == {"contract_current", "contract_outlived", "contract_replacing"}
     assert seen["contact_change"] == {"contract_current", "contract_auto", "contract_outlived", "contract_replacing"}
+    assert seen["switch"] == {"contract_current", "contract_auto", "contract_outlived"}

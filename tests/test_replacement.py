@@ -1,7 +1,8 @@
-"""「証明書の差し替え」 (issue 16): the next certificate of a contract, on the real stack (dev server,
-loopback DNS, every perspective). While the domain and organization checks can be reused it is
-issued without a person; its validity stops at the contract's end; the contract takes it, and the
-contract's process follows it."""
+"""A contract's next certificates on the real stack (dev server, loopback DNS, every perspective;
+issue 16). 「証明書の差し替え」: while the domain and organization checks can be reused it is issued
+without a person, its validity stops at the contract's end, and the contract takes it. 別サービスへ
+切り替え (S-7): vetted as the new product requires, it carries the old certificate's remaining
+validity, the old one is revoked (superseded), and the contract's service becomes the new one."""
 
 import asyncio
 from datetime import timedelta
@@ -12,7 +13,7 @@ from store.db import session_scope
 from store.models import Application, AuditEvent, CertificateRecord, Contract, Task, utcnow
 from tests.test_certificate_authority import make_csr
 from tests.test_vetting_desk import Desk, _apply, _approve, _review, _status, desk  # noqa: F401 (desk: the fixture)
-from tests.vetting_checks import record_checks
+from tests.vetting_checks import EV_CHECKS, record_checks
 
 NAMES = ("www.example.co.jp", "example.co.jp")
 
@@ -100,3 +101,48 @@ async def test_a_replacement_reuses_the_checks_is_cut_at_the_term_end_and_become
     assert [e.details["serial"] for e in moved] == [done["serial"]]
     # Its certificate is the current one now; the old record offers nothing more.
     assert 'id="replace"' not in (await d.http.get(f"/account/applications/{first}", headers=d.customer)).text
+
+
+async def test_a_switch_to_ev_is_vetted_as_ev_carries_the_remaining_validity_and_revokes_the_old(
+        desk: Desk) -> None:  # noqa: F811 (the fixture)
+    d = desk
+    first = await _apply(d)
+    task = await _review(d, first)
+    await record_checks(d.http, task["id"], d.staff)
+    assert (await _approve(d, task["id"])).status_code == 200
+    old = await _status(d, first, "issued")
+    contract = await _contract_of(d, first)
+    page = (await d.http.get(f"/account/applications/{first}", headers=d.customer)).text
+    assert 'id="switch"' in page and 'value="ov"' not in page.split('id="switch"')[1].split("</form>")[0]
+
+    same = await d.http.post(f"/api/v1/applications/{first}/switch", headers=d.customer, json={
+        "product": "ov", "csr": make_csr(*NAMES), "revoke_previous": "immediately", "agree_terms": True})
+    assert same.status_code == 422 and same.json()["fields"][0]["field"] == "product"
+    made = await d.http.post(f"/api/v1/applications/{first}/switch", headers=d.customer, json={
+        "product": "ev", "csr": make_csr(*NAMES), "revoke_previous": "immediately", "agree_terms": True})
+    assert made.status_code == 201, made.text
+    switch = int(made.json()["id"])
+
+    # Vetted as EV requires: the organization and phone checks are reused, the EV ones are asked for.
+    review = await _review(d, switch)
+    missing = (await d.http.get(f"/api/v1/tasks/{review['id']}/checks", headers=d.staff)).json()["missing"]
+    assert missing and all(m.startswith("ev_") for m in missing)
+    await record_checks(d.http, review["id"], d.staff, EV_CHECKS[2:])
+    assert (await _approve(d, review["id"])).status_code == 200
+    new = await _status(d, switch, "issued")
+    with session_scope(d.engine) as s:
+        certs = {c.serial: c for c in s.exec(select(CertificateRecord)).all()}
+    before, after = certs[old["serial"]], certs[new["serial"]]
+    assert before.not_after is not None and after.not_after is not None
+    # 「証明書の有効期間も引き継ぎます」: it ends when the old one would have, not a full term later.
+    assert before.not_after - timedelta(days=1) <= after.not_after <= before.not_after
+    for _ in range(300):
+        with session_scope(d.engine) as s:
+            revoked = s.get(CertificateRecord, before.id)
+            row = s.get(Contract, contract.id)
+        if revoked is not None and revoked.state == "revoked" and row is not None and row.product == "ev":
+            break
+        await asyncio.sleep(0.05)
+    assert revoked is not None and (revoked.state, revoked.revocation_reason) == ("revoked", "superseded")
+    assert row is not None and (row.product, row.current_application_id, row.certificate_serial) == (
+        "ev", switch, new["serial"])

@@ -7,6 +7,7 @@ the wait takes over: the timer stands down and the revocation process does the r
 is idempotent in the CA, so nothing is ever revoked twice.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,6 +42,31 @@ def workflow_id(reissue_id: int) -> str:
     return f"reissue-{reissue_id}"
 
 
+async def revoke_previous(record_id: int, previous_serial: str, when: str, delay_seconds: float, actor: str,
+                          taken_over: Callable[[], bool]) -> str:
+    """The certificate a new one supersedes (a reissue, a switch of product): revoked at once, or
+    after the wait with a reminder the day before, unless a revocation takes over meanwhile.
+    Returns "revoked" or "taken_over"."""
+    if when == "after_two_weeks":
+        revoke_at = workflow.now() + timedelta(seconds=delay_seconds)
+        await workflow.execute_activity_method(
+            ApplicationActivities.schedule_previous_revocation, args=[record_id, revoke_at.isoformat()],
+            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        remind_at = revoke_at - REMINDER_BEFORE
+        if remind_at > workflow.now() and not await wait_until(taken_over, remind_at):
+            await workflow.execute_activity_method(
+                ApplicationActivities.mail_application_event, args=[record_id, "reissue_revocation_reminder"],
+                start_to_close_timeout=ACTIVITY_TIMEOUT)
+        if await wait_until(taken_over, revoke_at):
+            return "taken_over"
+    await workflow.execute_activity_method(
+        ApplicationActivities.revoke_application_certificate,
+        RevokeForApplication(record_id, previous_serial, "superseded",
+                             "timer" if when == "after_two_weeks" else actor, status="issued"),
+        start_to_close_timeout=ACTIVITY_TIMEOUT)
+    return "revoked"
+
+
 @workflow.defn
 class Reissue:
     def __init__(self) -> None:
@@ -63,22 +89,9 @@ class Reissue:
             await tell_contract(inp.reissue_id)  # the contract's certificate is the new one from now on
 
         # 2. The previous certificate: at once, or after the wait, unless a revocation takes over.
-        if inp.revoke_previous == "after_two_weeks":
-            revoke_at = workflow.now() + timedelta(seconds=inp.delay_seconds)
-            await workflow.execute_activity_method(
-                ApplicationActivities.schedule_previous_revocation, args=[inp.reissue_id, revoke_at.isoformat()],
-                start_to_close_timeout=ACTIVITY_TIMEOUT)
-            remind_at = revoke_at - REMINDER_BEFORE
-            if remind_at > workflow.now() and not await wait_until(lambda: self._taken_over, remind_at):
-                await self._mail(inp, "reissue_revocation_reminder")
-            if await wait_until(lambda: self._taken_over, revoke_at):
-                return ReissueResult(serial, "taken_over")
-        await workflow.execute_activity_method(
-            ApplicationActivities.revoke_application_certificate,
-            RevokeForApplication(inp.reissue_id, inp.previous_serial, "superseded",
-                                 "timer" if inp.revoke_previous == "after_two_weeks" else inp.actor, status="issued"),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
-        return ReissueResult(serial, "revoked")
+        previous = await revoke_previous(inp.reissue_id, inp.previous_serial, inp.revoke_previous, inp.delay_seconds,
+                                         inp.actor, lambda: self._taken_over)
+        return ReissueResult(serial, previous)
 
     async def _mail(self, inp: ReissueInput, event: str) -> None:
         await workflow.execute_activity_method(

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
     from workflows.domain_validation import workflow_id as domain_validation_id
     from workflows.human_task import HumanTaskWorkflow, TaskDecision
+    from workflows.reissue import revoke_previous
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 # Runs that started before vetting existed keep their old path on replay.
@@ -45,7 +46,7 @@ VETTING = "vetting-dcv-caa"
 CHECKLIST = "vetting-checklist"  # approve waits for the recorded checks
 CAA_PARAMETERS = "caa-rfc8657"  # CAA records' accounturi and validationmethods are honoured
 CONTRACT = "contract-lifecycle"  # the first certificate establishes a contract, which lives on its own
-REPLACEMENT, RENEWAL = "replacement", "renewal"  # kinds of application within a contract
+REPLACEMENT, RENEWAL, SWITCH = "replacement", "renewal", "switch"  # kinds of application within a contract
 PERSPECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
@@ -57,9 +58,14 @@ class ApplicationInput:
     review_business_days: int = 3
     calendar: CalendarSpec = field(default_factory=CalendarSpec)
     remote_perspectives: list[str] = field(default_factory=list)  # task queues: perspective-<name>
-    # new; renewal (更新申請, vetted as new); or replacement: the next certificate of a contract
-    # (「証明書の差し替え」), approved without a person while every check it stands on may be reused.
+    # new; renewal (更新申請, vetted as new); replacement: the next certificate of a contract
+    # (「証明書の差し替え」), approved without a person while every check it stands on may be reused;
+    # switch (別サービスへ切り替え, vetted as the new product requires): then the previous certificate
+    # (``previous_serial``) is revoked at once or after ``delay_seconds``, as a reissue does.
     kind: str = "new"
+    previous_serial: str = ""
+    revoke_previous: str = "immediately"  # immediately | after_two_weeks
+    delay_seconds: float = 14 * 86400
 
 
 @dataclass
@@ -264,8 +270,11 @@ class ServerCertApplication(HumanTaskWorkflow):
             ApplicationRef(inp.application_id, workflow.info().workflow_id, review.actor, vetted=vetting),
             start_to_close_timeout=ACTIVITY_TIMEOUT)
         await self._mail(inp, "issued")
-        if inp.kind in (REPLACEMENT, RENEWAL):
+        if inp.kind in (REPLACEMENT, RENEWAL, SWITCH):
             await tell_contract(inp.application_id)  # its certificate is the contract's from now on
+            if inp.kind == SWITCH and inp.previous_serial:
+                await revoke_previous(inp.application_id, inp.previous_serial, inp.revoke_previous,
+                                      inp.delay_seconds, review.actor, lambda: False)
         elif workflow.patched(CONTRACT):
             await self._establish_contract(inp)
         return ApplicationResult("issued", serial)
