@@ -81,7 +81,8 @@ class ContractChange:
 def _facts(s: Session, row: Contract) -> ContractFacts:
     return ContractFacts(row.state, row.contract_type, row.term_start.isoformat(), row.term_end.isoformat(),
                          row.certificate_serial, row.certificate_not_before.isoformat(),
-                         row.certificate_not_after.isoformat(), records.renewal_filed(s, row.application_id))
+                         row.certificate_not_after.isoformat(),
+                         records.renewal_filed(s, row.application_id, row.term_start))
 
 
 class ContractActivities:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from ca import authority
-from domain.enrollment import link_key, link_token, progress
+from domain.enrollment import ended, link_key, link_token, progress
 from domain.pki.hierarchy import CLIENT_CA
 from store import audit, certificates, sealed_answers
 from store import passphrase as store_passphrase
@@ -92,6 +92,9 @@ class LoginCertActivities:
             if change.expires_at:
                 row.expires_at = datetime.fromisoformat(change.expires_at)
             s.add(row)
+            if ended(row.kind, change.state):  # what was prepared for a step never taken goes with it
+                s.exec(delete(EnrollmentDraft).where(col(EnrollmentDraft.enrollment_id) == row.id))  # type: ignore[call-overload]
+                sealed_answers.forget(s, int(row.id or 0), SECRET_STEPS)
             audit.record(s, change.actor, "enrollment.state", subject_of(row), previous=previous,
                          state=change.state, kind=row.kind)
 

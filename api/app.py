@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api import (
     applications,
     audit,
+    contact_changes,
     contracts,
     csrf,
     customers,
@@ -24,6 +25,7 @@ from api import (
     password_resets,
     pki,
     profile,
+    renewals,
     staff_sessions,
     tasks,
     vetting_desk,
@@ -67,7 +69,9 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(password_resets.router)
     app.include_router(profile.router)
     app.include_router(applications.router)
+    app.include_router(renewals.router)
     app.include_router(contracts.router)
+    app.include_router(contact_changes.router)
     app.include_router(domain_validations.router)
     app.include_router(dcv_email.router)
     app.include_router(vetting_desk.router)

@@ -460,7 +460,10 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
     result = await _update(request, link, process.download, Attempt(correct))
     if isinstance(result, str):
         _forget_step(request, result, 0, sealed_id)
-        replayed = await _replay_download(request, link, password) if correct else None
+        # Given again only when the workflow says the download happened (an earlier attempt's answer
+        # was lost); never on its silence, which leaves the key where it is.
+        taken = correct and result in (e.DOWNLOADED, e.DELIVERING)
+        replayed = await _replay_download(request, link, password) if taken else None
         return replayed or refusal(request, result, lock_key=lock_key)
     if not result.accepted or bundle is None:
         return _wrong(request, result, "eu_err_download_wrong", "eu_err_download_locked")

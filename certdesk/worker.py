@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.accounts import AccountActivities, PasswordResetActivities
 from activities.applications import ApplicationActivities
 from activities.calendar import business_deadlines
+from activities.contact_changes import ContactChangeActivities
 from activities.context import ActivityContext
 from activities.contracts import ContractActivities
 from activities.login_certificates import LoginCertActivities
@@ -34,7 +35,12 @@ def activities_for(ctx: ActivityContext) -> list:
     primary = PerspectiveActivities(ctx.settings, "primary")  # the main worker's own network look
     vetting_checks = VettingCheckActivities(ctx)
     contracts = ContractActivities(ctx)
+    contact_changes = ContactChangeActivities(ctx)
     return [
+        contact_changes.contact_change_facts,
+        contact_changes.apply_contact_change,
+        contact_changes.reject_contact_change,
+        contact_changes.mail_contact_change,
         contracts.establish_contract,
         contracts.take_certificate,
         contracts.contract_facts,

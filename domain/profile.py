@@ -330,3 +330,18 @@ def changed_sections(before: Mapping[str, Any] | None, after: Mapping[str, Any])
     old, new = before.get("contacts") or {}, after.get("contacts") or {}
     changed += [f"contacts.{role}" for role in ROLES if old.get(role) != new.get(role)]
     return changed
+
+
+def _normal_contact(contact: Any) -> Any:
+    """A contact as validation leaves it (every field present), so that a stored one compares equal."""
+    if not contact:
+        return None
+    try:
+        return Contact.model_validate(contact).model_dump()
+    except ValidationError:
+        return contact
+
+
+def changed_roles(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The roles whose person or details differ between two sets of contacts (担当者変更申請)."""
+    return [role for role in ROLES if _normal_contact(before.get(role)) != _normal_contact(after.get(role))]

@@ -32,6 +32,8 @@ KINDS: dict[str, TaskKind] = {
         # 「ダウンロードパスワードを忘れた」 locked after wrong secret answers (the download stays open).
         TaskKind("download_answer_unlock", ("unlock", "reject"), note_required=("reject",)),
         TaskKind("login_reissue_new_person", ("approve", "reject"), note_required=("reject",)),
+        # 担当者変更申請 (S-5): the contract's contacts change when staff approve.
+        TaskKind("contact_change_review", ("approve", "reject"), note_required=("reject",)),
     )
 }
 

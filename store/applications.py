@@ -1,6 +1,7 @@
 """Application records (S-2, S-10): created by the API for a process, read by pages and API alike."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -82,13 +83,13 @@ def facts(engine: Engine, app: Application) -> ApplicationFacts:
         certificate_not_after=contract.certificate_not_after if contract else None,
         term_end=contract.term_end if contract else None,
         replacing=any(a.type in ("replacement", "switch") for a in line),
-        renewing=contract is not None and _renewal_filed(engine, contract.application_id),
+        renewing=contract is not None and _renewal_filed(engine, contract.application_id, contract.term_start),
         contact_changing=any(a.type == "contact_change" for a in line))
 
 
-def _renewal_filed(engine: Engine, establishing_id: int) -> bool:
+def _renewal_filed(engine: Engine, establishing_id: int, term_start: datetime) -> bool:
     with session_scope(engine) as s:
-        return contract_records.renewal_filed(s, establishing_id)
+        return contract_records.renewal_filed(s, establishing_id, term_start)
 
 
 def delayed_revocations(engine: Engine, parent_id: int) -> list[str]:

@@ -115,10 +115,12 @@ def expiring(engine: Engine, now: datetime, days: int = 30) -> list[Contract]:
             col(Contract.certificate_not_after) > now).order_by(col(Contract.certificate_not_after))).all())
 
 
-def renewal_filed(s: Session, establishing_id: int) -> bool:
-    """A 更新申請 of the contract (a renewal record of its establishing application), in progress or done."""
+def renewal_filed(s: Session, establishing_id: int, term_start: datetime) -> bool:
+    """A 更新申請 of the contract's current term (a renewal record of its establishing application made
+    since the term began), in progress or done. The next term asks for its own."""
     return s.exec(select(Application.id).where(
         Application.parent_id == establishing_id, Application.type == "renewal",
+        col(Application.created_at) >= term_start,
         col(Application.status).not_in(("rejected", "cancelled", "returned")))).first() is not None
 
 

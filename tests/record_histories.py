@@ -474,6 +474,42 @@ async def record_reissue_in_contract(_: WorkflowEnvironment, tmp: Path) -> None:
         await env.shutdown()
 
 
+async def record_contact_change(env: WorkflowEnvironment, tmp: Path) -> None:
+    """担当者変更申請 (S-5): staff approve one change (the contract takes the contacts) and reject another."""
+    from store.db import session_scope
+    from store.models import Application
+    from tests.test_contact_change import NEW_TECHNICAL, issued_contract
+    from workflows.contact_change import ContactChange, ContactChangeInput
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        authority.ensure_hierarchy(engine, settings)
+        customer = await _customer(env, engine)
+        for name, outcome, note in (("approved", "approve", ""), ("rejected", "reject", "本人確認ができず")):
+            app_id, _ = issued_contract(engine, settings, customer.id, f"www.{name}.example.jp")
+            with session_scope(engine) as s:
+                parent = s.get(Application, app_id)
+                assert parent is not None
+                record = Application(customer_id=customer.id, type="contact_change", product=parent.product,
+                                     csr_pem="", names=parent.names, organization=parent.organization,
+                                     contacts={**parent.contacts, "technical": NEW_TECHNICAL}, parent_id=app_id,
+                                     status="received", workflow_id=f"contact-change-record-{name}")
+                s.add(record)
+                s.flush()
+                record_id = int(record.id or 0)
+            handle = await env.client.start_workflow(
+                ContactChange.run, ContactChangeInput(record_id, customer.id), id=f"contact-change-record-{name}",
+                task_queue=settings.task_queue)
+            while not (open_tasks := await handle.query(ContactChange.open_tasks)):
+                await asyncio.sleep(0.05)
+            await env.sleep(timedelta(days=1))
+            await handle.execute_update(
+                ContactChange.complete_task,
+                TaskDecision(open_tasks[0], outcome, note, "staff:rec", "support", "contact_change_review"))
+            with env.auto_time_skipping_disabled():
+                await handle.result()
+            (HISTORIES / f"ContactChange-{name}.json").write_text((await handle.fetch_history()).to_json())
+
+
 @dataclass
 class ValidationRun:
     """A DomainValidation run of one name, ``www.record.example``, after its first (failed) look."""
@@ -598,6 +634,7 @@ RECORDERS = {
     "LoginCertRegistration-forgotten": record_login_forgotten_password,  # run it by this name
     "DomainValidation": record_domain_validation,
     "Contract": record_contract,
+    "ContactChange": record_contact_change,
     "Reissue-contract": record_reissue_in_contract,  # run it by this name
     # Run by this name: an issued application that establishes its contract (issue 16).
     "ServerCertApplication-contract": functools.partial(record_server_cert_application,

@@ -64,4 +64,4 @@ def test_allowed_is_the_absence_of_a_refusal(facts: ApplicationFacts, expected: 
 
 def test_unknown_action_is_a_bug() -> None:
     with pytest.raises(ValueError):
-        refusal("renew", ISSUED, NOW, WINDOW)
+        refusal("renew_by_fax", ISSUED, NOW, WINDOW)

@@ -262,3 +262,16 @@ async def test_a_reissued_certificate_becomes_the_contracts_and_its_ladder_follo
     with session_scope(engine) as s:
         moved = s.exec(select(AuditEvent).where(AuditEvent.action == "contract.certificate_replaced")).all()
     assert len(moved) == 1 and moved[0].details["previous"] == first.certificate_serial
+
+
+def test_a_renewal_counts_for_the_term_it_was_filed_in(settings: Settings, engine: Engine) -> None:
+    authority.ensure_hierarchy(engine, settings)
+    contract_id, _, _ = issued_contract(engine, settings, "ov")
+    row = contract_row(engine, contract_id)
+    with session_scope(engine) as s:
+        s.add(Application(customer_id=row.customer_id, type="renewal", product="ov", csr_pem="-", names=[],
+                          parent_id=row.application_id, status="reviewing"))
+    with session_scope(engine) as s:
+        assert records.renewal_filed(s, row.application_id, row.term_start)
+        # The next term (it starts when this one ends) asks for a renewal of its own.
+        assert not records.renewal_filed(s, row.application_id, row.term_end)

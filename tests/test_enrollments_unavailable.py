@@ -163,7 +163,9 @@ async def test_secret_step_counts_nothing(down: Down) -> None:
     assert_unavailable(answer)
     assert "download_password" not in answer.json()
     assert snapshot(down.engine, row_id) == before
-    assert count(down.engine, EnrollmentDraft) == 0 and count(down.engine, LoginUser) == 0
+    # The prepared hashes stay (unadopted) for a workflow that might have taken the step after all;
+    # they go when its process ends. Nothing became the user's.
+    assert count(down.engine, EnrollmentDraft) == 1 and count(down.engine, LoginUser) == 0
 
 
 async def test_reissue_answer_counts_nothing(down: Down) -> None:
@@ -176,7 +178,7 @@ async def test_reissue_answer_counts_nothing(down: Down) -> None:
         assert_unavailable(answer)
         assert "download_password" not in answer.json()
     assert snapshot(down.engine, row_id) == before
-    assert count(down.engine, EnrollmentDraft) == 0
+    assert count(down.engine, EnrollmentDraft) == 1  # the right answer's, unadopted (see above); none for the wrong
 
 
 async def test_download_counts_nothing(down: Down) -> None:

@@ -79,6 +79,10 @@ UNDECLARED_FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/account/applications/{application_id}/revoke"): {"reason": "cessation", "csrf_token": "x"},
     ("POST", "/account/applications/{application_id}/reissue"): {"csr": "{csr}", "revoke_previous": "immediately",
                                                                   "csrf_token": "x"},
+    ("POST", "/account/applications/{application_id}/replacement"): {"csr": "{csr}", "csrf_token": "x"},
+    ("POST", "/account/applications/{application_id}/switch"): {"product": "ev", "csr": "{csr}",
+                                                                 "revoke_previous": "immediately",
+                                                                 "agree_terms": "on", "csrf_token": "x"},
     ("POST", "/account/applications/{application_id}/domain-validations/{validation_id}/method"):
         {"method": "dns_txt", "address": "", "csrf_token": "x"},
     ("POST", "/account/applications/{application_id}/domain-validations/recheck"): {"csrf_token": "x"},
@@ -96,6 +100,9 @@ PROFILE_DOC = {"organization": {"name": "Example KK", "country": "JP", "state": 
                "contacts": {"technical": {"name": "山田太郎", "phone": "03-1234-5678", "email": "it@example.jp"}}}
 JSON_BASELINES: dict[str, dict[str, Any]] = {  # by the model's module and name
     "applications.ReissueRequest": {"csr": "{csr}", "revoke_previous": "immediately"},
+    "applications.ReplacementRequest": {"csr": "{csr}"},
+    "applications.SwitchRequest": {"product": "ev", "csr": "{csr}", "revoke_previous": "immediately",
+                                   "agree_terms": True},
     "applications.RevocationRequest": {"reason": "cessation"},
     "Credentials": {"username": "nobody{n}", "password": "a wrong password"},
     "LoginBody": {"access_key": "{n8}", "password": "a wrong password"},

@@ -1,5 +1,6 @@
 """Every workflow the worker runs; the replay test checks each has a recorded history."""
 
+from workflows.contact_change import ContactChange
 from workflows.contract import Contract
 from workflows.crl_publication import CrlPublication
 from workflows.domain_validation import DomainValidation
@@ -14,4 +15,4 @@ from workflows.server_cert_application import ServerCertApplication
 
 WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
                          Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation, DomainValidation,
-                         Contract]
+                         Contract, ContactChange]
