@@ -30,6 +30,7 @@ from domain.contract_life import (
     needs_replacement,
 )
 from domain.pki.hierarchy import TLS_CA
+from domain.settings import Settings
 from store import audit
 from store import contracts as records
 from store.db import session_scope
@@ -42,6 +43,10 @@ class ContractTerms:
 
     reminder_days: list[int] = field(default_factory=lambda: list(DEFAULT_LADDER))
     cancel_cutoff_days: int = 30
+
+
+def contract_terms(settings: Settings) -> ContractTerms:
+    return ContractTerms(list(settings.contract_reminder_days), settings.contract_cancel_cutoff_days)
 
 
 @dataclass
@@ -89,10 +94,6 @@ class ContractActivities:
     def __init__(self, ctx: ActivityContext) -> None:
         self.ctx = ctx
 
-    def _terms(self) -> ContractTerms:
-        settings = self.ctx.settings
-        return ContractTerms(list(settings.contract_reminder_days), settings.contract_cancel_cutoff_days)
-
     def _contract(self, s: Session, contract_id: int) -> Contract:
         row = s.get(Contract, contract_id)
         if row is None:
@@ -105,7 +106,9 @@ class ContractActivities:
         with session_scope(self.ctx.engine) as s:
             app = s.get(Application, application_id)
             row = records.establish(s, app) if app is not None else None
-            return ContractRef(int(row.id or 0), row.code, self._terms()) if row is not None else None
+            if row is None:
+                return None
+            return ContractRef(int(row.id or 0), row.code, contract_terms(self.ctx.settings))
 
     @activity.defn(name="contract_takes_certificate")
     def take_certificate(self, application_id: int) -> str:

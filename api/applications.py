@@ -21,7 +21,7 @@ from api import contracts, errors
 from api import domain_validations as validations
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
-from api.errors import ApiError
+from api.errors import ApiError, InvalidFields
 from api.i18n import messages
 from api.ids import ApplicationId
 from api.profile import field_messages
@@ -127,16 +127,20 @@ def check_new(request: Request, customer: CustomerPrincipal, body: NewApplicatio
     except CsrError as refused:
         problems.append({"field": f"csr.{refused.field}", "message": refused.message})
     saved = load_profile(request.app.state.engine, customer)
-    document = {"reseller_code": saved.get("reseller_code", ""),
-                "organization": {**saved.get("organization", {}), **body.organization},
-                "contacts": {**saved.get("contacts", {}), **body.contacts}}
-    vetted: dict[str, Any] = {}
+    refused, vetted = vet_document(request, {"reseller_code": saved.get("reseller_code", ""),
+                                             "organization": {**saved.get("organization", {}), **body.organization},
+                                             "contacts": {**saved.get("contacts", {}), **body.contacts}})
+    return problems + refused, names, vetted
+
+
+def vet_document(request: Request, document: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """An application's organization and contacts by the profile's rules: (problems by field, the
+    vetted document, empty when there are problems)."""
     try:
-        vetted = profiles.validate(document).document()
+        return [], profiles.validate(document).document()
     except ValidationError as exc:
-        problems += [{"field": f, "message": m}
-                     for f, m in field_messages(request, profiles.field_errors(exc)).items()]
-    return problems, names, vetted
+        return [{"field": f, "message": m}
+                for f, m in field_messages(request, profiles.field_errors(exc)).items()], {}
 
 
 async def create_new(request: Request, workflows: Processes, customer: CustomerPrincipal, body: NewApplication,
@@ -276,12 +280,6 @@ async def request_switch(request: Request, workflows: Processes, customer: Custo
                                     kind="switch", previous_serial=current.certificate_serial or "",
                                     revoke_previous=body.revoke_previous)
     return record
-
-
-class InvalidFields(Exception):
-    def __init__(self, fields: list[dict[str, str]]) -> None:
-        super().__init__("invalid input")
-        self.fields = fields
 
 
 # --- JSON ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from api import applications as application_pages
 from api import contracts, errors
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
-from api.errors import ApiError
+from api.errors import ApiError, InvalidFields
 from api.i18n import messages
 from api.ids import ApplicationId
 from api.profile import field_messages
@@ -42,12 +42,6 @@ class ContactChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     contacts: dict[str, Any] = Field(default_factory=dict)
     agree_terms: bool = False
-
-
-class InvalidFields(Exception):
-    def __init__(self, fields: list[dict[str, str]]) -> None:
-        super().__init__("invalid input")
-        self.fields = fields
 
 
 # --- the checks and the move, shared by the JSON API and the pages ------------------------------------

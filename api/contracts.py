@@ -24,7 +24,7 @@ from api import applications as application_pages
 from api import errors
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Engine, Staff, Workflows
-from api.errors import ApiError
+from api.errors import ApiError, InvalidFields
 from api.i18n import messages, request_language
 from api.ids import ApplicationId
 from api.rendering import desk_page
@@ -56,12 +56,6 @@ class CancellationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at_once: StrictBool = False
     confirm: StrictBool = False
-
-
-class InvalidFields(Exception):
-    def __init__(self, fields: list[dict[str, str]]) -> None:
-        super().__init__("invalid input")
-        self.fields = fields
 
 
 # --- what the row allows, and how it reads ----------------------------------------------------------

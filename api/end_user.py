@@ -282,8 +282,7 @@ def _download(request: Request, token: str, link: steps.Link, status: int = 200,
     if link.state in (e.OTP, e.QUESTION, e.ANSWER, e.REGISTERING, e.ISSUING):
         key = "eu_err_not_ready" if link.state in (e.REGISTERING, e.ISSUING) else "eu_download_not_yet"
         return _message(request, 409, "eu_download_title", key)
-    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
-    return _notice(request, steps.refusal(request, link.state, lock_key=lock_key), "eu_download_title")
+    return _notice(request, steps.refusal(request, link.state, lock_key=steps.lock_key_of(link)), "eu_download_title")
 
 
 @router.get("/download/{token}", response_class=HTMLResponse)

@@ -146,6 +146,11 @@ def _give_step_cookie(request: Request, link: "Link") -> str:
     return f"{link.public_id}.{value}"
 
 
+def lock_key_of(link: "Link") -> str:
+    """What a lock of this link's process is told as: a reissue's answers, or a registration's OTP."""
+    return "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+
+
 def refusal(request: Request, code: str, lock_key: str = "eu_err_otp_locked") -> StepAnswer:
     status, key = REFUSALS.get(code, (409, "eu_err_state"))
     if code == e.LOCKED:
@@ -390,7 +395,7 @@ async def submit_forgotten_password(request: Request, token: str, answer: str) -
         return not_found(request)
     if e.answer_problem(answer):
         return _invalid(request, "answer", "eu_err_answer")
-    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+    lock_key = lock_key_of(link)
     state = await workflow_state(request, link, e.DOWNLOAD)
     if state != e.DOWNLOAD:
         return refusal(request, state, lock_key=lock_key)
@@ -444,7 +449,7 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
     link = resolve(request, token, "")
     if link is None:
         return not_found(request)
-    lock_key = "eu_err_answer_locked" if link.kind == "reissue" else "eu_err_otp_locked"
+    lock_key = lock_key_of(link)
     if link.state in (e.DOWNLOADED, e.DELIVERING):
         return await _replay_download(request, link, password) or refusal(request, link.state, lock_key=lock_key)
     if link.state != e.DOWNLOAD:

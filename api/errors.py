@@ -40,6 +40,14 @@ class ApiError(Exception):
         self.status, self.code, self.headers, self.key, self.params = status, code, headers, key, params
 
 
+class InvalidFields(Exception):
+    """A request's bad fields ({"field", "message"} each), answered 422 or shown next to each field."""
+
+    def __init__(self, fields: list[dict[str, str]]) -> None:
+        super().__init__("invalid input")
+        self.fields = fields
+
+
 def text(request: Request, code: str, key: str | None = None, **params: Any) -> str:
     """The message ``err_<key or code>`` in the request's language (the code itself if the catalogue lacks it)."""
     name = f"err_{key or code}"

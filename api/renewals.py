@@ -27,7 +27,6 @@ from api.deps import Customer, Workflows
 from api.errors import ApiError
 from api.i18n import messages
 from api.ids import ApplicationId
-from api.profile import field_messages
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.contract_life import FIXED
@@ -103,16 +102,10 @@ def check_renewal(request: Request, renewal: Renewal, body: RenewalRequest, merg
         key = CSR_MESSAGES.get(refused.field, "renewal_csr_invalid")
         problems.append({"field": f"csr.{refused.field}", "message": messages(request)(key)})
     before = renewal.previous() if merge else {"organization": {}, "contacts": {}}
-    document = {"reseller_code": renewal.reseller_code,
-                "organization": {**before["organization"], **body.organization},
-                "contacts": {**before["contacts"], **body.contacts}}
-    vetted: dict[str, Any] = {}
-    try:
-        vetted = profiles.validate(document).document()
-    except ValidationError as exc:
-        problems += [{"field": f, "message": m}
-                     for f, m in field_messages(request, profiles.field_errors(exc)).items()]
-    return problems, names, vetted
+    refused, vetted = apps.vet_document(request, {"reseller_code": renewal.reseller_code,
+                                                  "organization": {**before["organization"], **body.organization},
+                                                  "contacts": {**before["contacts"], **body.contacts}})
+    return problems + refused, names, vetted
 
 
 async def create_renewal(request: Request, workflows: Processes, customer: CustomerPrincipal, renewal: Renewal,

@@ -1,8 +1,7 @@
 """The contract's process (S-3, S-5): started by the application that establishes it (or, for
 contracts kept before, at start-up), moved by 解約 and told when its row changes."""
 
-from activities.contracts import ContractTerms
-from domain.settings import Settings
+from activities.contracts import contract_terms
 from processes.client import Processes
 from workflows.contract import Cancellation, Contract, ContractInput, ContractStatus
 from workflows.contract import workflow_id as contract_workflow_id
@@ -11,8 +10,7 @@ __all__ = ["ContractStatus", "cancel", "contract_workflow_id", "facts_changed", 
            "withdraw_cancellation"]
 
 
-def terms(settings: Settings) -> ContractTerms:
-    return ContractTerms(list(settings.contract_reminder_days), settings.contract_cancel_cutoff_days)
+terms = contract_terms  # the timing every contract's process is started with (settings)
 
 
 async def start(processes: Processes, contract_id: int, code: str, customer_id: int) -> bool:
