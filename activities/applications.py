@@ -139,8 +139,9 @@ class ApplicationActivities:
 
     @activity.defn(name="mail_application_event")
     def mail_application_event(self, application_id: int, event: str, occasion: str = "") -> None:
-        """issued | rejected | documents_requested | revoked | revocation_rejected | reissue_revocation_reminder |
-        dcv_reminder: the customer hears of each once (per ``occasion``, for an event that recurs)."""
+        """received | issued | rejected | documents_requested | revoked | revocation_rejected |
+        reissue_revocation_reminder | dcv_reminder: the customer hears of each once (per ``occasion``, for
+        an event that recurs)."""
         with session_scope(self.ctx.engine) as s:
             app = s.get(Application, application_id)
             customer = s.get(Customer, app.customer_id) if app else None
@@ -150,7 +151,9 @@ class ApplicationActivities:
                        "product": CATALOG[app.product].name(self.ctx.settings.language),
                        "server_name": app.names[0] if app.names else "", "note": app.note or "",
                        "contract_code": app.contract_code or "", "serial": app.certificate_serial or "",
-                       "revoke_on": _local_date(app.revoke_previous_at, self.ctx.settings.timezone)}
+                       "revoke_on": _local_date(app.revoke_previous_at, self.ctx.settings.timezone),
+                       "application_type": translator(self.ctx.settings.language)(f"app_type_{app.type}"),
+                       "received_on": _local_date(app.created_at, self.ctx.settings.timezone)}
             if event.startswith("dcv_"):
                 context |= self._pending_domains(s, application_id)
         MailActivities(self.ctx).send_email(MailRequest(

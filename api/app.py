@@ -8,24 +8,31 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import (
+    application_list,
+    application_requests,
     applications,
     audit,
     contact_changes,
     contracts,
+    coupons,
     csrf,
     customers,
     dcv_email,
     dev_dns,
     domain_validations,
+    downloads,
     end_user,
     enrollments,
     errors,
     log_redaction,
+    login_handovers,
+    new_application,
     nul_guard,
     password_resets,
     pki,
     profile,
     renewals,
+    seal,
     staff_sessions,
     tasks,
     vetting_desk,
@@ -67,8 +74,13 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(audit.router)
     app.include_router(customers.router)
     app.include_router(password_resets.router)
+    app.include_router(login_handovers.router)
     app.include_router(profile.router)
+    app.include_router(application_list.router)  # before applications: /account/applications/search
     app.include_router(applications.router)
+    app.include_router(application_requests.router)
+    app.include_router(new_application.router)  # 新規申請's pages
+    app.include_router(coupons.router)  # クーポン管理
     app.include_router(renewals.router)
     app.include_router(contracts.router)
     app.include_router(contact_changes.router)
@@ -77,6 +89,8 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(vetting_desk.router)
     app.include_router(enrollments.router)
     app.include_router(end_user.router)
+    app.include_router(downloads.router)  # 証明書/ステッカーダウンロード (S-8)
+    app.include_router(seal.router)  # the Web ステッカー's public page and images
     errors.install(app)
     errors.install_login_redirects(app)
 

@@ -3,8 +3,8 @@ customer's pages, one set of checks behind both.
 
 JSON under ``/api/v1/applications``; pages: ``/account/applications`` (お申込一覧, "!" for
 documents pending) → ``/account/applications/{id}`` (お申込情報詳細 with the actions the record
-allows: download, 申請取消, 再発行申請, 失効申請) and ``/account/apply`` (新規申請) →
-``/account/apply/confirm`` (確認画面) → submit. What a record allows is decided once, by
+allows: download, 申請取消, 再発行申請, 失効申請); 新規申請's pages are ``api.new_application``, on
+``check_new``/``create_new`` here. What a record allows is decided once, by
 ``domain.application_actions``: the detail page offers exactly what the API accepts. A
 customer only ever sees their own records: another's answers 404, as a missing one does.
 """
@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api import contracts, errors
+from api import application_detail, contracts, errors
 from api import domain_validations as validations
+from api.csr_messages import csr_problem
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
 from api.errors import ApiError, InvalidFields
@@ -27,21 +28,25 @@ from api.ids import ApplicationId
 from api.profile import field_messages
 from api.rendering import render
 from domain import application_actions as rules
+from domain import coupons as coupon_rules
+from domain import new_application as new_rules
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.pki.csr import parse_csr
 from domain.pki.errors import CsrError
 from domain.revocation import REASONS as REVOCATION_REASONS
+from domain.server_types import is_server_type
 from processes import applications as process
 from processes.client import Processes, Refused, Unavailable
 from store import applications as records
 from store import contracts as contract_records
+from store import coupons as coupon_records
+from store import downloads
 from store.models import Application, utcnow
 from store.profiles import load_profile
 
 router = APIRouter()
 NO_STORE = {"Cache-Control": "no-store"}
-FORM_ROLES = ("registrant", "technical")  # the contacts the new-application page asks for
 DONE_MESSAGES = {"applied": "app_applied", "cancelled": "app_cancelled", "reissued": "app_reissued",
                  "replacement": "app_replacement_requested", "switch": "app_switch_requested",
                  "revoked": "app_revocation_received", "contract_ending": "app_contract_cancel_filed",
@@ -54,6 +59,7 @@ class NewApplication(BaseModel):
     csr: str = Field(min_length=1, max_length=20000)
     agree_terms: bool = False
     coupon: str | None = Field(None, max_length=40)
+    server_type: str = Field("", max_length=40)  # サーバタイプ (domain/server_types.py); may be left unsaid
     organization: dict[str, Any] = Field(default_factory=dict)
     contacts: dict[str, Any] = Field(default_factory=dict)
 
@@ -112,9 +118,12 @@ def _allowed_or_refuse(request: Request, app: Application, action: str) -> None:
         raise ApiError(409, code, days=settings.reissue_window.days)
 
 
-def check_new(request: Request, customer: CustomerPrincipal, body: NewApplication
+def check_new(request: Request, customer: CustomerPrincipal, body: NewApplication, merge: bool = True
               ) -> tuple[list[dict[str, str]], list[str], dict[str, Any]]:
-    """(problems by field, the CSR's names, the vetted organization and contacts); stores nothing."""
+    """(problems by field, the CSR's names, the vetted organization and contacts); stores nothing.
+    ``merge``: what the body leaves out is the saved アカウント情報's (the API); the form sends
+    everything it showed, so a contact blanked there stays blank, and a required one is refused."""
+    t = messages(request)
     problems: list[dict[str, str]] = []
     if body.product not in CATALOG:
         problems.append({"field": "product", "message": errors.field_message(request, "choose_product")})
@@ -125,11 +134,24 @@ def check_new(request: Request, customer: CustomerPrincipal, body: NewApplicatio
         checked = parse_csr(body.csr)
         names, body.csr = list(checked.dns_names), checked.pem  # only the canonical CSR is ever stored
     except CsrError as refused:
-        problems.append({"field": f"csr.{refused.field}", "message": refused.message})
-    saved = load_profile(request.app.state.engine, customer)
+        problems.append(csr_problem(request, refused))
+    if not is_server_type(body.server_type):
+        problems.append({"field": "server_type", "message": t("apply_server_type_invalid")})
+    if body.coupon:
+        coupon = coupon_records.find(request.app.state.engine, body.coupon)
+        why = coupon_rules.refusal(coupon_records.facts(coupon) if coupon else None, customer.id, utcnow())
+        if why is not None:
+            problems.append({"field": "coupon", "message": t(f"coupon_refused_{why}")})
+    saved = load_profile(request.app.state.engine, customer) if merge else {}
+    contacts = {**saved.get("contacts", {}), **body.contacts}
+    # The form shows all four contacts and requires some; the API, whose callers may leave contacts
+    # to the saved profile (and always could), requires none.
+    for role in ([] if merge else new_rules.missing_roles(contacts)):
+        problems.append({"field": f"contacts.{role}.name",
+                         "message": t("apply_contact_required").format(role=t(f"profile_role_{role}"))})
     refused, vetted = vet_document(request, {"reseller_code": saved.get("reseller_code", ""),
                                              "organization": {**saved.get("organization", {}), **body.organization},
-                                             "contacts": {**saved.get("contacts", {}), **body.contacts}})
+                                             "contacts": contacts})
     return problems + refused, names, vetted
 
 
@@ -145,13 +167,25 @@ def vet_document(request: Request, document: dict[str, Any]) -> tuple[list[dict[
 
 async def create_new(request: Request, workflows: Processes, customer: CustomerPrincipal, body: NewApplication,
                      names: list[str], vetted: dict[str, Any]) -> Application:
+    """The record, its coupon claimed, its process started; InvalidFields when the coupon was used
+    meanwhile (by another application sent at the same time): then nothing is left behind."""
     engine = request.app.state.engine
-    app = records.create(engine, customer.actor, "application.received", {"product": body.product, "names": names},
+    app = records.create(engine, customer.actor, "application.received",
+                         {"product": body.product, "names": names, "terms": new_rules.TERMS_VERSION},
                          process.application_workflow_id, customer_id=customer.id, type="new", product=body.product,
                          csr_pem=body.csr, names=names, organization=vetted["organization"],
-                         contacts=vetted["contacts"], coupon=body.coupon)
-    await process.start_application(workflows, int(app.id or 0), customer.id, f"{names[0]} ({body.product})",
-                                    rollback=lambda: records.discard_unstarted(engine, int(app.id or 0)))
+                         contacts=vetted["contacts"], coupon=body.coupon or None, server_type=body.server_type)
+    app_id = int(app.id or 0)
+    if body.coupon and not coupon_records.claim(engine, customer.actor, body.coupon, customer.id, app_id):
+        records.discard_unstarted(engine, app_id)
+        raise InvalidFields([{"field": "coupon", "message": messages(request)("coupon_refused_used")}])
+
+    def rollback() -> None:
+        coupon_records.release(engine, app_id)
+        records.discard_unstarted(engine, app_id)
+
+    await process.start_application(workflows, app_id, customer.id, f"{names[0]} ({body.product})",
+                                    rollback=rollback)
     return app
 
 
@@ -164,8 +198,9 @@ async def cancel_application(request: Request, workflows: Processes, customer: C
 
 
 def _contact(contacts: dict[str, Any]) -> dict[str, Any]:
-    # Who support calls: the technical contact, else the registrant, else whoever is registered.
-    for role in ("technical", "registrant", "administrative", "contract"):
+    # Who support calls (manual 2.5 (6): 「弊社より登録担当者へ連絡し、最終確認をいたします」): the
+    # registrant, else whoever else is registered (the technical contact first).
+    for role in ("registrant", "technical", "administrative", "contract"):
         if contacts.get(role):
             return contacts[role]
     return {}
@@ -189,7 +224,7 @@ async def request_revocation(request: Request, workflows: Processes, customer: C
                             contract_code=None)
     contact = _contact(contacts)
     await process.start_revocation(workflows, int(record.id or 0), customer.id, serial, reason,
-                                   f"{parent.names[0]} ({reason})", str(contact.get("name", "")),
+                                   parent.names[0], str(contact.get("name", "")),  # the reason: a fact, shown by name
                                    str(contact.get("phone", "")),
                                    rollback=lambda: records.discard_unstarted(engine, int(record.id or 0)))
     if reason == "key_compromise":
@@ -208,7 +243,7 @@ async def request_reissue(request: Request, workflows: Processes, customer: Cust
     try:
         checked = parse_csr(body.csr)
     except CsrError as refused:
-        raise InvalidFields([{"field": f"csr.{refused.field}", "message": refused.message}]) from None
+        raise InvalidFields([csr_problem(request, refused)]) from None
     names = list(checked.dns_names)
     record = records.create(engine, customer.actor, "application.reissue_requested",
                             {"parent": parent.id, "revoke_previous": body.revoke_previous},
@@ -232,7 +267,7 @@ async def request_replacement(request: Request, workflows: Processes, customer: 
     try:
         checked = parse_csr(body.csr)
     except CsrError as refused:
-        raise InvalidFields([{"field": f"csr.{refused.field}", "message": refused.message}]) from None
+        raise InvalidFields([csr_problem(request, refused)]) from None
     names = list(checked.dns_names)
     if sorted(names) != sorted(current.names):
         raise InvalidFields([{"field": "csr", "message": errors.field_message(request, "replacement_names_differ")}])
@@ -262,7 +297,7 @@ async def request_switch(request: Request, workflows: Processes, customer: Custo
     try:
         checked = parse_csr(body.csr)
     except CsrError as refused:
-        problems.append({"field": f"csr.{refused.field}", "message": refused.message})
+        problems.append(csr_problem(request, refused))
     if problems:
         raise InvalidFields(problems)
     names = list(checked.dns_names)
@@ -289,13 +324,11 @@ async def apply(request: Request, body: NewApplication, customer: Customer, work
     problems, names, vetted = check_new(request, customer, body)
     if problems:
         return errors.invalid(request, problems)  # nothing stored, nothing started
-    app = await create_new(request, workflows, customer, body, names, vetted)
+    try:
+        app = await create_new(request, workflows, customer, body, names, vetted)
+    except InvalidFields as bad:
+        return errors.invalid(request, bad.fields)
     return JSONResponse({"id": app.id, "status": app.status}, status_code=201)
-
-
-@router.get("/api/v1/applications")
-async def applications(request: Request, customer: Customer) -> list[dict[str, Any]]:
-    return [application_json(a) for a in records.of_customer(request.app.state.engine, customer.id)]
 
 
 @router.get("/api/v1/applications/{application_id}")
@@ -309,7 +342,9 @@ async def application(request: Request, application_id: ApplicationId, customer:
 async def certificate(request: Request, application_id: ApplicationId, customer: Customer) -> Response:
     app = _own(request, customer, application_id)
     _allowed_or_refuse(request, app, "download")
-    return Response(records.certificate_chain_pem(request.app.state.engine, app),
+    body = records.certificate_chain_pem(request.app.state.engine, app)
+    downloads.record_download(request.app.state.engine, int(app.id or 0), customer.actor, "fullchain", True)
+    return Response(body,
                     media_type="application/pem-certificate-chain",
                     headers={"Content-Disposition": f'attachment; filename="{app.names[0]}.pem"'})
 
@@ -389,22 +424,18 @@ def _page(request: Request, template: str, customer: CustomerPrincipal, status: 
     return response
 
 
-@router.get("/account/applications", response_class=HTMLResponse)
-async def list_page(request: Request, customer: Customer) -> Response:
-    rows = [application_json(a) for a in records.of_customer(request.app.state.engine, customer.id)]
-    return _page(request, "portal/applications.html", customer, rows=rows)
-
-
 def _detail(request: Request, customer: CustomerPrincipal, application_id: int, status: int = 200,
             **ctx: Any) -> Response:
     app = _own(request, customer, application_id)
     engine, settings = request.app.state.engine, request.app.state.settings
     cert = records.certificate(engine, app)
     actions = rules.allowed(records.facts(engine, app), utcnow(), settings.reissue_window)
+    contract = contracts.customer_section(request, app)
     return _page(request, "portal/application.html", customer, status, app=application_json(app), cert=cert,
                  revoked=cert is not None and cert.state == "revoked", actions=actions, reasons=REASON_CODES,
-                 dcv=validations.customer_section(request, app), contract=contracts.customer_section(request, app),
-                 **ctx)
+                 dcv=validations.customer_section(request, app), contract=contract,
+                 organization_name=str((app.organization or {}).get("name", "")),
+                 **application_detail.context(request, app, cert, actions, contract), **ctx)
 
 
 @router.get("/account/applications/{application_id}", response_class=HTMLResponse)
@@ -437,48 +468,6 @@ async def cancel_page(request: Request, application_id: ApplicationId, customer:
     except Refused:
         return _refused_page(request, customer, application_id, ApiError(409, "not_cancellable"))
     return RedirectResponse(f"/account/applications/{application_id}?done=cancelled", status_code=303)
-
-
-@router.post("/account/applications/{application_id}/revoke", response_class=HTMLResponse)
-async def revoke_page(request: Request, application_id: ApplicationId, customer: Customer,
-                      workflows: Workflows) -> Response:
-    values = await _form(request)
-    check_csrf(customer, values.get("csrf_token"))
-    try:
-        body = RevocationRequest(reason=values.get("reason", ""))
-    except ValidationError:
-        _own(request, customer, application_id)
-        return _detail(request, customer, application_id, 422, error=messages(request)("app_revoke_reason_missing"),
-                       revoke_error=True)
-    try:
-        await request_revocation(request, workflows, customer, application_id, body.reason)
-    except ApiError as refused:
-        return _refused_page(request, customer, application_id, refused)
-    return RedirectResponse(f"/account/applications/{application_id}?done=revoked", status_code=303)
-
-
-@router.post("/account/applications/{application_id}/reissue", response_class=HTMLResponse)
-async def reissue_page(request: Request, application_id: ApplicationId, customer: Customer,
-                       workflows: Workflows) -> Response:
-    values = await _form(request)
-    check_csrf(customer, values.get("csrf_token"))
-    csr = values.get("csr", "")
-    try:
-        body = ReissueRequest(csr=csr, revoke_previous=values.get("revoke_previous", ""))
-    except ValidationError as invalid:
-        _own(request, customer, application_id)
-        fields = {f["field"]: f["message"] for f in errors.validation_fields(request, invalid.errors())}
-        return _detail(request, customer, application_id, 422, reissue_errors=fields, reissue_csr=csr,
-                       error=errors.text(request, "invalid_input"))
-    try:
-        record = await request_reissue(request, workflows, customer, application_id, body)
-    except ApiError as refused:
-        return _refused_page(request, customer, application_id, refused, reissue_csr=csr)
-    except InvalidFields as bad:
-        return _detail(request, customer, application_id, 422, reissue_csr=csr,
-                       reissue_errors={"csr": "; ".join(f["message"] for f in bad.fields)},
-                       error=errors.text(request, "invalid_input"))
-    return RedirectResponse(f"/account/applications/{record.id}?done=reissued", status_code=303)
 
 
 @router.post("/account/applications/{application_id}/replacement", response_class=HTMLResponse)
@@ -529,80 +518,3 @@ async def switch_page(request: Request, application_id: ApplicationId, customer:
         return _detail(request, customer, application_id, 422, switch_errors=fields,
                        error=errors.text(request, "invalid_input"), **kept)
     return RedirectResponse(f"/account/applications/{record.id}?done=switch", status_code=303)
-
-
-# --- 新規申請 --------------------------------------------------------------------------------------
-
-def _initial_values(request: Request, customer: CustomerPrincipal) -> dict[str, str]:
-    saved = load_profile(request.app.state.engine, customer)
-    values = profiles.to_form({"organization": saved.get("organization", {}),
-                               "contacts": {r: c for r, c in saved.get("contacts", {}).items() if r in FORM_ROLES}})
-    values.pop("reseller_code", None)
-    return values
-
-
-def _from_form(values: dict[str, str]) -> NewApplication:
-    """The form as the API's request; ValidationError for what the model itself refuses."""
-    doc = profiles.from_form(values)
-    return NewApplication(product=values.get("product") or "", csr=values.get("csr") or "",
-                          agree_terms=values.get("agree_terms", "").lower() in ("on", "true", "1", "yes"),
-                          coupon=values.get("coupon") or None, organization=doc["organization"],
-                          contacts={r: c for r, c in doc["contacts"].items() if r in FORM_ROLES})
-
-
-def _check_form(request: Request, customer: CustomerPrincipal, values: dict[str, str]
-                ) -> tuple[dict[str, str], NewApplication | None, list[str], dict[str, Any]]:
-    """The API's checks, each problem under its form field's name; stores nothing."""
-    invalid: dict[str, str] = {}
-    try:
-        body = _from_form(values)
-    except ValidationError as exc:
-        invalid = {f["field"]: f["message"] for f in errors.validation_fields(request, exc.errors())}
-        body = _from_form({**values, **{k: "-" for k in invalid}})
-    found, names, vetted = check_new(request, customer, body)
-    # In the order a person reads them: the product and the terms, the model's own limits, the rest.
-    problems = {f["field"]: f["message"] for f in found if f["field"] in ("product", "agree_terms")}
-    for k, m in invalid.items():
-        problems.setdefault(k, m)
-    for f in found:
-        problems.setdefault("csr" if f["field"].startswith("csr.") else f["field"], f["message"])
-    return problems, body, names, vetted
-
-
-def _apply_form(request: Request, customer: CustomerPrincipal, values: dict[str, str],
-                problems: dict[str, str] | None = None, status: int | None = None) -> Response:
-    problems = problems or {}
-    return _page(request, "portal/apply.html", customer, status or (422 if problems else 200), values=values,
-                 errors=problems, roles=FORM_ROLES, organization_fields=profiles.ORGANIZATION_FIELDS,
-                 contact_fields=[f for f in profiles.CONTACT_FIELDS if f.input != "checkbox"])
-
-
-@router.get("/account/apply", response_class=HTMLResponse)
-async def apply_page(request: Request, customer: Customer) -> Response:
-    return _apply_form(request, customer, _initial_values(request, customer))
-
-
-@router.post("/account/apply/confirm", response_class=HTMLResponse)
-async def apply_confirm_page(request: Request, customer: Customer) -> Response:
-    values = await _form(request)
-    values.pop("csrf_token", None)
-    problems, _, _, _ = _check_form(request, customer, values)
-    if problems:
-        return _apply_form(request, customer, values, problems)
-    hidden = {k: v for k, v in values.items() if k != "step"}
-    return _page(request, "portal/apply_confirm.html", customer, values=values, hidden=hidden, roles=FORM_ROLES,
-                 organization_fields=profiles.ORGANIZATION_FIELDS,
-                 contact_fields=[f for f in profiles.CONTACT_FIELDS if f.input != "checkbox"])
-
-
-@router.post("/account/apply", response_class=HTMLResponse)
-async def apply_submit(request: Request, customer: Customer, workflows: Workflows) -> Response:
-    values = await _form(request)
-    check_csrf(customer, values.pop("csrf_token", None))
-    if values.pop("step", "apply") == "back":  # 戻る: the form again, with what was entered
-        return _apply_form(request, customer, values)
-    problems, body, names, vetted = _check_form(request, customer, values)  # hidden fields may have changed
-    if problems or body is None:
-        return _apply_form(request, customer, values, problems)
-    app = await create_new(request, workflows, customer, body, names, vetted)
-    return RedirectResponse(f"/account/applications/{app.id}?done=applied", status_code=303)

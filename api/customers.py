@@ -178,9 +178,11 @@ async def password(request: Request, customer: AnyCustomer, current_password: An
     customer_auth.check_csrf(customer, csrf_token)
     problem = ("passwords_differ" if new_password != new_password_confirm
                else await _change(request, workflows, customer, current_password, new_password))
-    if problem:
+    if problem:  # said next to the field it is about (the summary names it by its label)
+        field = {"current_password_wrong": "current_password", "passwords_differ": "new_password_confirm"}.get(
+            problem, "new_password")
         response = render(request, "portal/password.html", customer=customer,
-                          error=_password_message(request, problem))
+                          field_errors={field: _password_message(request, problem)})
         response.status_code = 422
         return response
     return RedirectResponse("/account?msg=password_changed", status_code=303)

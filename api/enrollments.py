@@ -7,11 +7,11 @@ enrollment row made for it is taken away again: nothing half-made is left.
 
 import asyncio
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Engine as SqlEngine
 from sqlmodel import col, select
@@ -38,29 +38,35 @@ RECENT_ENROLLMENTS = 10
 REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
 
 
+def _email(value: str) -> str:
+    try:
+        return normalise_email(value)  # stored and mailed to: the address alone
+    except NotAnEmailAddress:
+        raise ValueError("not_email") from None
+
+
+def _certificate_name(value: str) -> str:
+    name = e.normalise_certificate_name(value)
+    problem = e.certificate_name_problem(name)
+    if problem is not None:
+        raise PydanticCustomError(problem[0], "the certificate name is refused", problem[1])
+    return name
+
+
+# A person a login certificate is for: where its mails go, and the name (CN) it carries.
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_email)]
+CertificateName = Annotated[str, Field(min_length=1, max_length=64,
+                                       description="the certificate name (CN) the user will see"),
+                            AfterValidator(_certificate_name)]
+Language = Annotated[str, Field(pattern="^(ja|en)$")]
+
+
 class Invitation(BaseModel):
     user_id: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                          description="the website's own id for the user (printable ASCII)")
-    email: str = Field(min_length=3, max_length=254)
-    name: str = Field(min_length=1, max_length=64, description="the certificate name (CN) the user will see")
-    language: str = Field("ja", pattern="^(ja|en)$")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        try:
-            return normalise_email(value)  # stored and mailed to: the address alone
-        except NotAnEmailAddress:
-            raise ValueError("not_email") from None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        name = e.normalise_certificate_name(value)
-        problem = e.certificate_name_problem(name)
-        if problem is not None:
-            raise PydanticCustomError(problem[0], "the certificate name is refused", problem[1])
-        return name
+    email: Email
+    name: CertificateName
+    language: Language = "ja"
 
 
 class ReissueRequest(BaseModel):

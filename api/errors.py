@@ -12,7 +12,8 @@ Errors from the workflows arrive as ``processes.client`` exceptions and are mapp
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -96,6 +97,21 @@ def validation_fields(request: Request, errors: list[Any]) -> list[dict[str, str
         field = "body" if kind == "json_invalid" else _field_name(e["loc"])
         fields.append({"field": field, "message": field_message(request, kind, ctx)})
     return fields
+
+
+Body = TypeVar("Body")
+
+
+def form_body(request: Request, build: Callable[[dict[str, str]], Body], values: dict[str, str]
+              ) -> tuple[dict[str, str], Body]:
+    """A form's values as the request body ``build`` makes of them, and each field's message where
+    one does not parse; such a field is stood in for ("-") so that the other checks still run and
+    every problem is shown at once."""
+    try:
+        return {}, build(values)
+    except ValidationError as exc:
+        invalid = {f["field"]: f["message"] for f in validation_fields(request, exc.errors())}
+        return invalid, build({**values, **{k: "-" for k in invalid}})
 
 
 def invalid(request: Request, fields: list[dict[str, str]]) -> Response:

@@ -18,15 +18,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from api import applications as apps
 from api import errors
+from api.csr_messages import csr_problem
 from api.customer_auth import CustomerPrincipal, check_csrf
 from api.deps import Customer, Workflows
 from api.errors import ApiError
-from api.i18n import messages
 from api.ids import ApplicationId
+from api.new_application import labels as field_labels
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.contract_life import FIXED
@@ -46,9 +47,6 @@ CONTACT_FIELDS = [f for f in profiles.CONTACT_FIELDS if f.input != "checkbox"]
 BASIC = ("agree_terms", "product", "coupon")  # what the first screens carry forward
 TRUE = ("on", "true", "1", "yes")
 # What is wrong with a CSR, by the part the PKI core names.
-CSR_MESSAGES = {"csr": "renewal_csr_unreadable", "common_name": "renewal_csr_common_name",
-                "dns_names": "renewal_csr_dns_names", "public_key": "renewal_csr_public_key",
-                "signature": "renewal_csr_signature"}
 
 
 class RenewalRequest(BaseModel):
@@ -99,8 +97,7 @@ def check_renewal(request: Request, renewal: Renewal, body: RenewalRequest, merg
         checked = parse_csr(body.csr)
         names, body.csr = list(checked.dns_names), checked.pem  # only the canonical CSR is ever stored
     except CsrError as refused:  # the PKI core's words are English: the person reads ours
-        key = CSR_MESSAGES.get(refused.field, "renewal_csr_invalid")
-        problems.append({"field": f"csr.{refused.field}", "message": messages(request)(key)})
+        problems.append(csr_problem(request, refused))
     before = renewal.previous() if merge else {"organization": {}, "contacts": {}}
     refused, vetted = apps.vet_document(request, {"reseller_code": renewal.reseller_code,
                                                   "organization": {**before["organization"], **body.organization},
@@ -155,12 +152,7 @@ def _body(values: dict[str, str]) -> RenewalRequest:
 def _check_form(request: Request, renewal: Renewal, values: dict[str, str]
                 ) -> tuple[dict[str, str], RenewalRequest, list[str], dict[str, Any]]:
     """The API's checks, each problem under its form field's name."""
-    invalid: dict[str, str] = {}
-    try:
-        body = _body(values)
-    except ValidationError as exc:
-        invalid = {f["field"]: f["message"] for f in errors.validation_fields(request, exc.errors())}
-        body = _body({**values, **{k: "-" for k in invalid}})
+    invalid, body = errors.form_body(request, _body, values)
     found, names, vetted = check_renewal(request, renewal, body, merge=False)
     problems = {f["field"]: f["message"] for f in found if f["field"] in BASIC}
     for k, m in invalid.items():
@@ -176,7 +168,8 @@ def _screen(request: Request, customer: CustomerPrincipal, renewal: Renewal, tem
     return apps._page(request, f"portal/{template}", customer, 422 if problems else 200, values=values,
                       errors=problems, app=apps.application_json(renewal.current), products=renewal.products,
                       reseller_code=renewal.reseller_code, contract_code=renewal.contract.code, roles=ROLES,
-                      organization_fields=profiles.ORGANIZATION_FIELDS, contact_fields=CONTACT_FIELDS, **ctx)
+                      organization_fields=profiles.ORGANIZATION_FIELDS, contact_fields=CONTACT_FIELDS,
+                      labels=field_labels(request), **ctx)
 
 
 def _prefilled(renewal: Renewal) -> dict[str, str]:

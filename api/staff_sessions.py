@@ -70,13 +70,16 @@ async def login_page(request: Request, next: str = "/desk") -> Response:
 async def login(request: Request, settings: Config, username: Annotated[str, Form()] = "",
                 password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/desk") -> Response:
     page = {"next": _safe_next(next), "username": username[:USERNAME_MAX]}
-    if len(username) > USERNAME_MAX or len(password) > PASSWORD_MAX:
-        limit = USERNAME_MAX if len(username) > USERNAME_MAX else PASSWORD_MAX
-        return desk_page(request, "desk/login.html", None, status=422,
-                         error=field_message(request, "string_too_long", {"max_length": limit}), **page)
-    if not username.strip() or not password:  # nothing to check: not a guess, never counted
-        return desk_page(request, "desk/login.html", None, status=422,
-                         error=field_message(request, "missing"), **page)
+    # Each problem next to its field (field_errors), and above the form by the field's label.
+    too_long = {f: field_message(request, "string_too_long", {"max_length": limit})
+                for f, value, limit in (("username", username, USERNAME_MAX), ("password", password, PASSWORD_MAX))
+                if len(value) > limit}
+    if too_long:
+        return desk_page(request, "desk/login.html", None, status=422, field_errors=too_long, **page)
+    missing = {f: field_message(request, "missing") for f, value in (("username", username.strip()),
+                                                                       ("password", password)) if not value}
+    if missing:  # nothing to check: not a guess, never counted
+        return desk_page(request, "desk/login.html", None, status=422, field_errors=missing, **page)
     try:
         token, _ = _login(request, username, password)
     except throttle.Throttled as throttled:

@@ -21,7 +21,7 @@ from api.errors import ApiError, error, refusal_status, text
 from api.ids import TaskId
 from api.rendering import desk_page
 from api.staff_auth import StaffPrincipal, check_csrf
-from domain.tasks import KINDS, TASK_STATES, TaskRefused, check_completion
+from domain.tasks import KINDS, LABELLED_FACTS, TASK_STATES, YES_NO_FACTS, TaskRefused, check_completion
 from processes import tasks as task_process
 from processes.client import Closed, Processes, Refused, Unavailable
 from store import tasks as task_store
@@ -36,7 +36,7 @@ FILTER_STATES = (*TASK_STATES, "active")
 # What ``?msg=`` may show (the keys the desk's own redirects send); anything else in the URL is ignored,
 # so a link cannot put words of its choosing on a desk page. ``?date=`` only as a date.
 NOTICES = frozenset({"claimed_ok", "released_ok", "assigned_ok", "done_ok", "check_recorded_ok", "no_such_customer",
-                     "reset_started"})
+                     "reset_started", "handover_opened"})
 DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
@@ -166,15 +166,18 @@ async def inbox(request: Request, staff: Staff, engine: Engine, state: str = "ac
 
 def inbox_page(request: Request, staff: StaffPrincipal, engine: SqlEngine, state: str = "active", kind: str = "",
                mine: bool = False, overdue: bool = False, msg: str = "", date: str = "", status: int = 200,
-               reset_error: str = "", access_key: str = "") -> Response:
-    """The inbox; ``reset_error``: the phone reset form's message, next to its access key field."""
+               reset_error: str = "", access_key: str = "", handover: dict[str, str] | None = None,
+               handover_errors: dict[str, str] | None = None) -> Response:
+    """The inbox; ``reset_error``: the phone reset form's message, next to its access key field;
+    ``handover``/``handover_errors``: the new person in charge form's values and messages by field."""
     state = state if state in (*FILTER_STATES, "") else "active"
     kind = kind if kind in KINDS else ""
     tasks = task_store.list_tasks(engine, state=state or None, kind=kind or None,
                                   assignee=staff.username if mine else None, overdue=overdue)
     return desk_page(request, "desk/inbox.html", staff, status=status, tasks=tasks, kinds=list(KINDS),
                      states=TASK_STATES, f_state=state, f_kind=kind, f_mine=mine, f_overdue=overdue, msg=msg,
-                     date=date, reset_error=reset_error, access_key=access_key)
+                     date=date, reset_error=reset_error, access_key=access_key, handover=handover or {},
+                     handover_errors=handover_errors or {})
 
 
 def _notice(msg: str) -> str:
@@ -199,7 +202,7 @@ async def _task_page(request: Request, task_id: int, staff: StaffPrincipal, engi
                      workflow_status=await _workflow_status(processes, task.workflow_id),
                      temporal_link=task_process.temporal_ui_link(processes.settings, task.workflow_id),
                      review=vetting_desk.review(request, task), check_error=check_error or {},
-                     check_form=check_form or {})
+                     check_form=check_form or {}, labelled_facts=LABELLED_FACTS, yes_no_facts=YES_NO_FACTS)
 
 
 async def _workflow_status(processes: Processes, workflow_id: str) -> str:

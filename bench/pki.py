@@ -15,7 +15,13 @@ of each and their ratio.  What is compared:
       built from the same input; for 10,000 also add_revoked_certificate in a loop, which
       copies the entry list on every call (quadratic);
   (d) OCSP build_response vs. OCSPResponseBuilder.sign of the same response, as responses
-      per second.
+      per second;
+  (e) issue #18 target 4, on a database (a temporary SQLite file, or --database-url):
+      ca.authority.issue_server (CSR checks + pre-issuance lint + sign + store, each call a
+      new request and CSR) vs. one CertificateBuilder.sign plus one lint_certificate of the same
+      certificate; and ca.authority.publish_crl of a CRL with 100,000 (--quick: 20,000) revoked
+      certificates read from the database (and stored) vs. the raw list build (entries built +
+      constructor + sign) from the same revocations in memory.  Target: each <= 1.5x.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import argparse
 import gc
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -282,6 +290,94 @@ def bench_ocsp(ca: CaSigner, responder: CaSigner, now: datetime, repeats: int, n
     return rows
 
 
+def _database(url: str | None, directory: str) -> tuple[Any, Any]:
+    """A migrated database with the hierarchy made by certdesk itself (keys in a file key store)."""
+    from pydantic import SecretStr
+
+    from ca import authority
+    from domain.settings import Settings
+    from store.db import make_engine, migrate
+
+    url = url or f"sqlite:///{directory}/bench.db"
+    engine = make_engine(url)
+    migrate(engine)
+    settings = Settings(data_dir=directory, database_url=url, public_url=URL, ca_passphrase=SecretStr("bench " * 4))
+    authority.ensure_hierarchy(engine, settings)
+    return engine, settings
+
+
+def server_csr(name: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(Encoding.PEM).decode()
+
+
+def bench_issuance(engine: Any, settings: Any, repeats: int, number: int) -> Row:
+    from ca import authority
+    from domain.pki.hierarchy import TLS_CA
+    from domain.pki.lint import LintProfile, lint_certificate
+
+    ca = authority.signer(engine, settings, TLS_CA)
+    csrs = iter([server_csr(f"www{i}.shop.de") for i in range((repeats + 1) * number)])
+    keys = iter(range(10**9))
+    cert = x509.load_pem_x509_certificate(
+        authority.issue_server(engine, settings, "bench:first", next(csrs), SUBJECT, 90, "bench").pem.encode()
+    )
+    builder = same_certificate(cert)
+    algorithm = signature_hash(ca.private_key)
+
+    def sign_and_lint() -> None:
+        der = builder.sign(ca.private_key, algorithm).public_bytes(Encoding.DER)
+        if lint_certificate(der, LintProfile.OV):
+            raise RuntimeError("the baseline certificate does not lint clean")
+
+    ours, base = paired(
+        lambda: authority.issue_server(engine, settings, f"bench:{next(keys)}", next(csrs), SUBJECT, 90, "bench"),
+        sign_and_lint,
+        repeats,
+        number=number,
+    )
+    return Row("(e) issuance", "authority.issue_server (db)", "sign + one lint_certificate", ours, base)
+
+
+def bench_crl_from_database(engine: Any, settings: Any, count: int, repeats: int) -> Row:
+    from sqlalchemy import insert
+
+    from ca import authority
+    from domain.pki.hierarchy import TLS_CA
+    from store.models import CertificateRecord
+
+    ca = authority.signer(engine, settings, TLS_CA)
+    now = datetime.now(UTC).replace(microsecond=0)
+    revoked = revocations(count, now)
+    stored_reasons = {None: "unspecified"} | {r: r.value for r in REASONS if r is not None}
+    rows = [
+        {"serial": format(r.serial, "x"), "issuer": TLS_CA, "request_key": f"bench-crl:{i}", "kind": "server",
+         "product": "ov", "display_name": "www.shop.de", "names": ["www.shop.de"], "state": "revoked",
+         "not_before": now - timedelta(days=30), "not_after": now + timedelta(days=60), "revoked_at": r.revoked_at,
+         "revocation_reason": stored_reasons[r.reason], "revoked_by": "bench", "created_at": now}
+        for i, r in enumerate(revoked)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(CertificateRecord.__table__), rows)  # type: ignore[attr-defined]
+    algorithm = signature_hash(ca.private_key)
+    aki_extension = x509.Extension(x509.AuthorityKeyIdentifier.oid, False, aki(ca.private_key.public_key()))
+
+    def raw() -> x509.CertificateRevocationList:
+        return x509.CertificateRevocationListBuilder(
+            issuer_name=ca.certificate.subject,
+            last_update=now,
+            next_update=now + timedelta(days=7),
+            extensions=[x509.Extension(x509.CRLNumber.oid, False, x509.CRLNumber(1)), aki_extension],
+            revoked_certificates=entries_of(revoked),
+        ).sign(ca.private_key, algorithm)
+
+    ours, base = interleaved([lambda: authority.publish_crl(engine, settings, TLS_CA), raw], repeats)
+    return Row(f"(e) CRL {count:,}", "publish_crl (db read+lint+sign+store)", "entries built + ctor+sign", ours,
+               base)
+
+
 def fmt_time(seconds: float) -> str:
     if seconds >= 1:
         return f"{seconds:.2f} s"
@@ -317,6 +413,8 @@ def print_table(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a rough look in ~30 s)")
+    parser.add_argument("--only", choices=["issuance"], help="only section (e), the issue #18 target 4 ratios")
+    parser.add_argument("--database-url", help="for (e); default: a SQLite file in a temporary directory")
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 7
     started = time.perf_counter()
@@ -333,6 +431,13 @@ def main(argv: list[str] | None = None) -> int:
         lambda: bench_crl(ca, now, 100_000, 3 if args.quick else 5, with_loop=False),
         lambda: bench_ocsp(ca, responder, now, repeats, 100 if args.quick else 300),
     ]
+    workdir = tempfile.TemporaryDirectory(prefix="certdesk-bench-")
+    engine, settings = _database(args.database_url, workdir.name)
+    target_rows = [
+        lambda: [bench_issuance(engine, settings, repeats, 10 if args.quick else 20)],
+        lambda: [bench_crl_from_database(engine, settings, 20_000 if args.quick else 100_000, 3 if args.quick else 5)],
+    ]
+    sections = target_rows if args.only else sections + target_rows
     for section in sections:
         new_rows = section()
         rows += new_rows
@@ -342,6 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratio = median(ours) / median(baseline)"
     )
     print_table(rows)
+    print("\nissue #18 target 4 (<= 1.5x):")
+    for row in rows:
+        if row.section.startswith("(e)"):
+            print(f"  {row.section}: {row.ours} / ({row.baseline}) = {row.ratio:.2f}x"
+                  + ("" if row.ratio <= 1.5 else "  -- over target"))
+    engine.dispose()
+    workdir.cleanup()
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0
 

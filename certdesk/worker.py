@@ -19,6 +19,7 @@ from activities.contact_changes import ContactChangeActivities
 from activities.context import ActivityContext
 from activities.contracts import ContractActivities
 from activities.login_certificates import LoginCertActivities
+from activities.login_handover import LoginHandoverActivities
 from activities.mail import MailActivities
 from activities.pki import PkiActivities
 from activities.tasks import TaskActivities
@@ -36,7 +37,12 @@ def activities_for(ctx: ActivityContext) -> list:
     vetting_checks = VettingCheckActivities(ctx)
     contracts = ContractActivities(ctx)
     contact_changes = ContactChangeActivities(ctx)
+    handovers = LoginHandoverActivities(ctx)
     return [
+        handovers.handover_facts,
+        handovers.invite_new_person,
+        handovers.bind_new_certificate,
+        handovers.mail_handover,
         contact_changes.contact_change_facts,
         contact_changes.apply_contact_change,
         contact_changes.reject_contact_change,

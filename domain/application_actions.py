@@ -48,8 +48,10 @@ def _issued(f: ApplicationFacts) -> bool:
 
 
 def refusal(action: str, f: ApplicationFacts, now: datetime, reissue_window: timedelta) -> str | None:
-    if action == "download":
-        return None if _issued(f) else "not_issued"
+    if action == "download":  # a revoked certificate is shown as 失効, never handed out again
+        if not _issued(f):
+            return "not_issued"
+        return "already_revoked" if f.certificate_revoked else None
     if action == "cancel":
         return None if f.type in CANCELLABLE_TYPES and f.status not in FINAL_STATUSES else "not_cancellable"
     if action == "revoke":

@@ -38,6 +38,14 @@ KINDS: dict[str, TaskKind] = {
 }
 
 
+# Facts the desk shows by a label (``fact_<name>``) rather than by their key, and facts that are
+# yes/no (shown as ``fact_value_yes``/``fact_value_no``).
+LABELLED_FACTS = ("access_key", "organization", "reseller_code_on_file", "reseller_code_stated",
+                  "reseller_code_matches", "new_person_name", "new_person_email", "current_certificate",
+                  "requested_by", "expected_by")
+YES_NO_FACTS = ("reseller_code_matches",)
+
+
 class TaskRefused(ValueError):
     """Why a completion cannot be taken; the message is shown to the person as it is."""
 

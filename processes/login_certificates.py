@@ -13,6 +13,8 @@ from typing import Any
 from domain.settings import Settings, calendar_spec
 from processes.client import Closed, Processes, Refused
 from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
+from workflows.login_handover import HandoverInput, PortalLoginHandover
+from workflows.login_handover import workflow_id as handover_workflow_id
 from workflows.login_registration import LoginCertRegistration, RegistrationInput
 from workflows.login_reissue import LoginCertReissue, LoginReissueInput
 from workflows.login_reissue import workflow_id as reissue_workflow_id
@@ -21,7 +23,7 @@ from workflows.login_revocation import workflow_id as revocation_workflow_id
 
 __all__ = ["Attempt", "AttemptAnswer", "answer", "download", "enter_otp", "registration_workflow_id",
            "reissue_workflow_id", "replace", "reset_download_password", "revoke", "set_secret", "start_registration",
-           "start_reissue", "status"]
+           "start_handover", "start_reissue", "status"]
 
 REVOCATION_TIMEOUT = timedelta(minutes=5)
 
@@ -88,6 +90,19 @@ async def revoke(processes: Processes, serial: str, reason: str, actor: str) -> 
         LoginCertRevocation.run, LoginRevocationInput(serial, reason, actor),
         id=revocation_workflow_id(serial), run_timeout=REVOCATION_TIMEOUT)
     return result.revoked
+
+
+async def start_handover(processes: Processes, customer_id: int, handover_key: str, person_name: str,
+                         person_email: str, stated_reseller_code: str, requested_by: str, language: str) -> bool:
+    """The portal's login certificate for a new person in charge (S-12); False when one is open
+    for the account already (a later one may follow once it has ended)."""
+    settings = processes.settings
+    return await processes.start(
+        PortalLoginHandover.run,
+        HandoverInput(handover_key, customer_id, person_name, person_email, stated_reseller_code, requested_by,
+                      language, settings.password_reset_business_days, calendar_spec(settings),
+                      settings.otp_ttl.total_seconds(), settings.otp_max_attempts, _terms(settings)),
+        id=handover_workflow_id(customer_id), customer_id=customer_id)
 
 
 # --- the end user's steps -------------------------------------------------------------------------

@@ -57,6 +57,25 @@ def create_tenant(engine: Engine, name: str) -> tuple[int, str]:
         raise AccountError(f"a tenant named {name!r} already exists") from None
 
 
+# The portal's own tenant: the login certificates of customers' persons in charge (S-12) are
+# registered under it, as any website's users are. Its API key is never given to anyone.
+PORTAL_TENANT = "certdesk portal"
+
+
+def portal_tenant_id(engine: Engine) -> int:
+    """The portal's tenant, made the first time it is needed (a concurrent maker may win)."""
+    for _ in range(2):
+        with session_scope(engine) as s:
+            found = s.exec(select(Tenant.id).where(Tenant.name == PORTAL_TENANT)).first()
+        if found is not None:
+            return int(found)
+        try:
+            return create_tenant(engine, PORTAL_TENANT)[0]
+        except AccountError:
+            continue  # made at the same moment elsewhere: read it
+    raise AccountError("the portal's tenant could not be made")
+
+
 def create_customer(engine: Engine, organization: str, email: str, initial_password_ttl: timedelta,
                     now: datetime | None = None) -> NewCustomer:
     organization, email = organization.strip(), email.strip()

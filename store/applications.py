@@ -100,6 +100,14 @@ def delayed_revocations(engine: Engine, parent_id: int) -> list[str]:
             Application.reason == "after_two_weeks")).all())
 
 
+def followers(engine: Engine, app: Application) -> list[Application]:
+    """The records that point at this one (reissues, replacements, switches, revocations), oldest first:
+    what the detail page says replaced or revoked its certificate."""
+    with session_scope(engine) as s:
+        return list(s.exec(select(Application).where(Application.parent_id == app.id)
+                           .order_by(col(Application.created_at), col(Application.id))).all())
+
+
 def certificate_chain_pem(engine: Engine, app: Application) -> bytes:
     """The issued certificate and its issuing CA, PEM."""
     cert = certificate(engine, app)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint, event, select
 from sqlmodel import Field, SQLModel
 
 
@@ -246,8 +246,27 @@ class OcspResponseRecord(SQLModel, table=True):
     refresh_after: datetime = ts(nullable=False)
 
 
+LIST_COLUMNS = ["id", "line_id", "type", "product", "status", "issued_at", "downloaded_at", "created_at",
+                "updated_at"]
+SEARCH_TEXT_COLUMNS = ["search_organization", "search_names", "coupon"]  # 絞込条件 「含む」, in the index too
+SEARCH_ORGANIZATION, SEARCH_NAMES = 200, 1000
+
+
 class Application(SQLModel, table=True):
     """One record per application (S-2, S-10): new, renewal, reissue, contact change, revocation."""
+
+    # お申込一覧 and its 検索 (store/application_search.py): a customer's records by date, either date.
+    # PostgreSQL reads a page and its count from the index alone (the INCLUDE columns are what the
+    # list filters and shows; a customer's rows lie scattered over the table).
+    __table_args__ = (Index("ix_application_customer_created", "customer_id", "created_at",
+                            postgresql_include=LIST_COLUMNS + SEARCH_TEXT_COLUMNS),
+                      Index("ix_application_customer_updated", "customer_id", "updated_at",
+                            postgresql_include=LIST_COLUMNS),
+                      # the list's other △ sorts: a page is the first rows of one of these
+                      Index("ix_application_customer_status", "customer_id", "status", "id"),
+                      Index("ix_application_customer_type", "customer_id", "type", "id"),
+                      Index("ix_application_customer_product", "customer_id", "product", "id"),
+                      Index("ix_application_customer_issued", "customer_id", "issued_at", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -260,6 +279,8 @@ class Application(SQLModel, table=True):
     organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     contacts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     coupon: str | None = Field(default=None, max_length=40)
+    # サーバタイプ (domain/server_types.py); "" when not given
+    server_type: str = Field(default="", max_length=40, sa_column_kwargs={"server_default": ""})
     contract_code: str | None = Field(default=None, max_length=20, unique=True)
     certificate_serial: str | None = Field(default=None, max_length=64)
     parent_id: int | None = Field(default=None, foreign_key="application.id")
@@ -271,12 +292,50 @@ class Application(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why rejected / what documents
     created_at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
     issued_at: datetime | None = ts()
+    # The first record of the record's line (the new application whose contract it belongs to); None
+    # for that first record itself. Set from the parent on insert (below), so a list joins the
+    # line's contract in one step instead of walking parents.
+    line_id: int | None = Field(default=None)
+    downloaded_at: datetime | None = ts()  # the certificate's first download (a search filter)
+    # 絞込条件's texts, lower-cased (set on insert and update, below): the organization's name and the
+    # certificate's names, so that a search reads them from the list's index, not the scattered rows.
+    search_organization: str = Field(default="", max_length=SEARCH_ORGANIZATION)
+    search_names: str = Field(default="", max_length=SEARCH_NAMES)
+    # 更新日: any change to the row (a status, a download) moves it.
+    updated_at: datetime | None = Field(default_factory=utcnow,
+                                        sa_column=Column(UTCDateTime(), nullable=True, onupdate=utcnow))
+
+
+def search_texts(organization: dict[str, Any], names: list[str]) -> tuple[str, str]:
+    """What 絞込条件 matches: the organization's name and the names, lower-cased, cut to the columns'
+    lengths (a certificate with more names than fit is found by its first ones)."""
+    return (str(organization.get("name") or "").lower()[:SEARCH_ORGANIZATION],
+            " ".join(str(n) for n in names).lower()[:SEARCH_NAMES])
+
+
+@event.listens_for(Application, "before_update")
+def _search_texts_on_update(mapper: Any, connection: Any, target: Application) -> None:
+    target.search_organization, target.search_names = search_texts(target.organization or {}, target.names or [])
+
+
+@event.listens_for(Application, "before_insert")
+def _line_of_parent(mapper: Any, connection: Any, target: Application) -> None:
+    target.search_organization, target.search_names = search_texts(target.organization or {}, target.names or [])
+    if target.parent_id is not None and target.line_id is None:
+        table = Application.__table__  # type: ignore[attr-defined]
+        row = connection.execute(select(table.c.line_id, table.c.id).where(table.c.id == target.parent_id)).first()
+        if row is not None:
+            target.line_id = row[0] if row[0] is not None else row[1]
 
 
 class Contract(SQLModel, table=True):
     """A contract (契約コード, S-3, S-5): established by the first certificate of a new application, it
     lives for terms of years while certificates inside it are replaced. The ``Contract`` workflow
     decides; this row mirrors it for pages, the desk and the workflow's own look-ups."""
+
+    # お申込一覧 joins each record to its line's contract (store/application_search.py).
+    __table_args__ = (Index("ix_contract_customer_application", "customer_id", "application_id",
+                            postgresql_include=["state", "code"]),)
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=20, unique=True, index=True)
@@ -300,6 +359,8 @@ class Contract(SQLModel, table=True):
     workflow_id: str = Field(default="", max_length=200)
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
     updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+    # The Web ステッカー's public id (/seal/{seal_id}): random, made at the first look (store/seals.py).
+    seal_id: str | None = Field(default=None, max_length=32, unique=True, index=True)
 
 
 class LoginUser(SQLModel, table=True):
@@ -471,3 +532,24 @@ class VettingCheck(SQLModel, table=True):
     organization: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     checked_by: str = Field(max_length=80)
     checked_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class Coupon(SQLModel, table=True):
+    """A coupon the customer bought (クーポン管理): issued by staff, used by at most one application.
+
+    ``application_id`` is set once, when an application that names the coupon is received; a
+    record that is discarded because its process never started gives the coupon back.
+    """
+
+    __tablename__ = "coupon"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)  # クーポン番号, what the application stores
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    description: str = Field(default="", max_length=200)  # what it gives (割引内容)
+    valid_from: datetime = ts(nullable=False)
+    valid_until: datetime = ts(nullable=False)
+    application_id: int | None = Field(default=None, foreign_key="application.id", unique=True)
+    used_at: datetime | None = ts()
+    issued_by: str = Field(max_length=80)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)

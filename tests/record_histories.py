@@ -510,6 +510,71 @@ async def record_contact_change(env: WorkflowEnvironment, tmp: Path) -> None:
             (HISTORIES / f"ContactChange-{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_login_handover(env: WorkflowEnvironment, tmp: Path) -> None:
+    """S-12: one handover approved (the new person registers and downloads; the account's old login
+    certificate is revoked), one rejected; and the new person's registration, which tells its parent."""
+    import re
+
+    from activities.login_handover import login_user_id
+    from workflows.login_handover import HandoverInput, PortalLoginHandover
+    from workflows.login_handover import workflow_id as handover_id
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        async with await _drive_login(env, settings, engine) as http:
+            customer = await _customer(env, engine)
+            old = authority.issue_login(engine, settings, "login:record-old", "前任 太郎", "test")
+            accounts.bind_client_certificate(engine, customer.access_key, old.serial)
+            for name, outcome, note in (("rejected", "reject", "本人確認ができず"), ("completed", "approve", "")):
+                handle = await env.client.start_workflow(
+                    PortalLoginHandover.run,
+                    HandoverInput(f"rec{name[:3]}", customer.id, "新任 一郎", "ichiro@example.jp", "R-1", "staff:rec"),
+                    id=handover_id(customer.id), task_queue=settings.task_queue)
+                while not (open_tasks := await handle.query(PortalLoginHandover.open_tasks)):
+                    await asyncio.sleep(0.05)
+                await env.sleep(timedelta(days=1))
+                await handle.execute_update(PortalLoginHandover.complete_task, TaskDecision(
+                    open_tasks[0], outcome, note, "staff:rec", "support", "login_reissue_new_person"))
+                if outcome == "approve":
+                    for _ in range(100):
+                        mails = [m for m in dev_mailbox.list_mail(tmp / "mailbox") if "/enroll/" in m.body]
+                        if mails:
+                            break
+                        await env.sleep(timedelta(seconds=1))
+                    body = mails[0].body
+                    token = re.search(r"/enroll/(\S+)", body).group(1)  # type: ignore[union-attr]
+                    otp = re.search(r"●ワンタイムパスワード\s+(\d{8})", body).group(1)  # type: ignore[union-attr]
+                    await http.post(f"/api/v1/enroll/{token}/otp", json={"one_time_password": otp})
+                    secret = await http.post(f"/api/v1/enroll/{token}/secret",
+                                             json={"question_id": "first_pet", "answer": "Pochi"})
+                    download = ""
+                    for _ in range(100):
+                        if download := mailbox_token(tmp, "/download/"):
+                            break
+                        await env.sleep(timedelta(seconds=1))
+                    await http.post(f"/api/v1/downloads/{download}",
+                                    json={"download_password": secret.json()["download_password"]})
+                with env.auto_time_skipping_disabled():
+                    await handle.result()
+                (HISTORIES / f"PortalLoginHandover-{name}.json").write_text((await handle.fetch_history()).to_json())
+            from sqlmodel import select
+
+            from store.db import session_scope
+            from store.models import Enrollment
+            with session_scope(engine) as s:
+                child = s.exec(select(Enrollment.workflow_id).where(
+                    Enrollment.user_id == login_user_id(customer.access_key, "reccom"))).one()
+            registration = env.client.get_workflow_handle(child)
+            from temporalio.client import WorkflowExecutionStatus
+
+            for _ in range(30):  # past its linger (the test server's sleep may time out meanwhile)
+                if (await registration.describe()).status == WorkflowExecutionStatus.COMPLETED:
+                    break
+                with contextlib.suppress(Exception):
+                    await env.sleep(timedelta(minutes=1))
+            (HISTORIES / "LoginCertRegistration-for-handover.json").write_text(
+                (await registration.fetch_history()).to_json())
+
+
 @dataclass
 class ValidationRun:
     """A DomainValidation run of one name, ``www.record.example``, after its first (failed) look."""
@@ -640,6 +705,7 @@ RECORDERS = {
     "ServerCertApplication-contract": functools.partial(record_server_cert_application,
                                                         only=("issued", "replacement", "switch"), prefix="contract"),
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
+    "PortalLoginHandover": record_login_handover,
 }
 
 

@@ -144,6 +144,8 @@ MAIN: dict[tuple[str, str], Access] = {
     ("GET", "/desk/audit"): STAFF,
     ("POST", "/api/v1/staff/password-resets"): STAFF,
     ("POST", "/desk/password-resets"): STAFF,
+    ("POST", "/api/v1/staff/login-handovers"): STAFF,
+    ("POST", "/desk/login-handovers"): STAFF,
     ("GET", "/api/v1/contracts"): STAFF,
     ("GET", "/desk/contracts"): STAFF,
     # The customer portal.
@@ -173,10 +175,21 @@ MAIN: dict[tuple[str, str], Access] = {
     ("POST", f"{APP}/switch"): Access("customer",
                                       probe={"product": "ev", "csr": "x", "revoke_previous": "immediately"}),
     ("GET", "/account/applications"): CUSTOMER,
+    ("GET", "/account/applications/search"): CUSTOMER,  # 申請情報検索 (api/application_list.py)
     ("GET", PAGE): CUSTOMER,
     ("POST", f"{PAGE}/cancel"): Access("customer", last=True),
     ("POST", f"{PAGE}/revoke"): CUSTOMER,
     ("POST", f"{PAGE}/reissue"): CUSTOMER,
+    # 失効申請 and 再発行申請 as the manual orders their screens (api/application_requests.py).
+    ("GET", f"{PAGE}/next"): CUSTOMER,
+    ("GET", f"{PAGE}/revocation"): CUSTOMER,
+    ("POST", f"{PAGE}/revocation/input"): CUSTOMER,
+    ("POST", f"{PAGE}/revocation/confirm"): CUSTOMER,
+    ("GET", f"{PAGE}/revocation/done"): Access("customer", may_be_absent=True),  # a revocation record only
+    ("GET", f"{PAGE}/reissue"): CUSTOMER,
+    ("POST", f"{PAGE}/reissue/input"): CUSTOMER,
+    ("POST", f"{PAGE}/reissue/confirm"): CUSTOMER,
+    ("GET", f"{PAGE}/reissue/done"): Access("customer", may_be_absent=True),  # a reissue record only
     ("POST", f"{PAGE}/replacement"): CUSTOMER,
     # 担当者変更申請 (S-5): the JSON twin and the screens (api/contact_changes.py).
     ("POST", f"{APP}/contact-change"): Access("customer", probe={"contacts": {}, "agree_terms": True}),
@@ -197,6 +210,10 @@ MAIN: dict[tuple[str, str], Access] = {
     ("GET", "/account/apply"): CUSTOMER,
     ("POST", "/account/apply/confirm"): CUSTOMER,
     ("POST", "/account/apply"): CUSTOMER,
+    ("GET", "/account/apply/terms"): CUSTOMER,
+    ("GET", "/account/coupons"): CUSTOMER,
+    ("GET", "/api/v1/account/coupons"): CUSTOMER,
+    ("POST", "/api/v1/staff/coupons"): STAFF,
     ("GET", f"{APP}/domain-validations"): CUSTOMER,
     ("PUT", f"{APP}/domain-validations/{{validation_id}}/method"): Access("customer", probe={"method": "dns"}),
     ("POST", f"{APP}/domain-validations/recheck"): CUSTOMER,
@@ -208,6 +225,18 @@ MAIN: dict[tuple[str, str], Access] = {
     ("DELETE", f"{APP}/contract/cancellation"): Access("customer", may_be_absent=True, last=True),
     ("POST", f"{PAGE}/contract/cancellation"): Access("customer", may_be_absent=True, last=True),
     ("POST", f"{PAGE}/contract/withdrawal"): Access("customer", may_be_absent=True, last=True),
+    # 証明書/ステッカーダウンロード (S-8): the screen, its JSON twin and the files (api/downloads.py).
+    ("GET", f"{PAGE}/downloads"): CUSTOMER,
+    ("GET", f"{APP}/downloads"): CUSTOMER,
+    ("GET", f"{APP}/downloads/certificate.pem"): CUSTOMER,
+    ("GET", f"{APP}/downloads/chain.pem"): CUSTOMER,
+    ("GET", f"{APP}/downloads/fullchain.pem"): CUSTOMER,
+    ("GET", f"{APP}/downloads/certificate.p7b"): CUSTOMER,
+    # The Web ステッカー, public (api/seal.py): an id that names no seal is 404 to everyone.
+    ("GET", "/seal/{public_id}"): Access("public", may_be_absent=True),
+    ("GET", "/seal/{public_id}/seal.svg"): Access("public", may_be_absent=True),
+    ("GET", "/seal/{public_id}/seal.png"): Access("public", may_be_absent=True),
+    ("GET", "/api/v1/seals/{public_id}"): Access("public", may_be_absent=True),
     # The tenant API of the login certificate service.
     ("POST", "/api/v1/enrollments"): TENANT,
     ("GET", "/api/v1/enrollments/{public_id}"): TENANT,

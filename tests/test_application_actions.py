@@ -31,7 +31,7 @@ CASES = [
      {"reissue": "reissue_window_closed", "revoke": None, "download": None}),
     (replace(ISSUED, issued_at=NOW - WINDOW), {"reissue": None}),
     (replace(ISSUED, certificate_revoked=True),
-     {"reissue": "already_revoked", "revoke": "already_revoked", "download": None}),
+     {"reissue": "already_revoked", "revoke": "already_revoked", "download": "already_revoked"}),
     (replace(ISSUED, reissued=True), {"reissue": "already_reissued", "revoke": None}),
     (replace(ISSUED, revocation_waiting=True), {"revoke": "revocation_pending", "reissue": None}),
     (replace(ISSUED, type="reissue"), {"reissue": None, "cancel": "not_cancellable"}),

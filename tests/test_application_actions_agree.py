@@ -35,6 +35,7 @@ RENEWAL = {"product": "ov", "agree_terms": True, "organization": ORG, "contacts"
 MARKERS = {"download": 'id="download"', "cancel": 'id="cancel"', "reissue": 'id="reissue"', "revoke": 'id="revoke"',
            "replace": 'id="replace"', "renew": 'id="renew"', "contact_change": 'id="contact-change"',
            "switch": 'id="switch"'}
+PULL_DOWN = ("renew", "revoke", "reissue", "contact_change", "cancel")  # the detail page's pull-down (manual 詳細画面)
 
 
 @dataclass
@@ -157,6 +158,8 @@ async def test_the_page_offers_exactly_what_the_api_accepts(desk: Desk) -> None:
         assert page.status_code == 200, (state, page.text[:300])
         for action in ACTIONS:
             offered = MARKERS[action] in page.text
+            if action in PULL_DOWN:  # 「更新、失効、解約、再発行、担当者変更、申請取消」 offers the same
+                assert (f'<option value="{action}"' in page.text) == offered, (state, action)
             answer = await _api(desk, action, app_id)
             accepted = answer.status_code in (200, 503)  # 503: accepted, then Temporal (down) was asked
             assert offered == accepted, (state, action, answer.status_code, answer.text[:200])

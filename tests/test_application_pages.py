@@ -87,7 +87,9 @@ def _hidden(page: str) -> dict[str, str]:
 def _form(csrf: str, csr: str, **overrides: str) -> dict[str, str]:
     return {"csrf_token": csrf, "product": "ov", "agree_terms": "on", "csr": csr, "coupon": "",
             "organization.name": "Example KK", "organization.country": "JP", "organization.state": "Tokyo",
-            "organization.locality": "Chiyoda-ku", "contacts.technical.name": "山田 太郎",
+            "organization.locality": "Chiyoda-ku", "contacts.registrant.name": "佐藤 花子",
+            "contacts.registrant.email": "sato@example.co.jp", "contacts.registrant.phone": "03-1234-0000",
+            "contacts.technical.name": "山田 太郎",
             "contacts.technical.email": "yamada@example.co.jp", "contacts.technical.phone": "03-1234-5678",
             **overrides}
 
@@ -155,7 +157,9 @@ async def test_the_list_shows_own_applications_newest_first_with_the_documents_m
 
     page = await pages.customer.get("/account/applications")
     assert page.status_code == 200
-    for heading in ("申請番号", "申請日", "申請種別", "製品", "サーバ名(コモンネーム)", "状態", "契約コード", "詳細"):
+    for heading in ("▼お申込日", "△サービス", "△ステータス", "△お申込種別", "△証明書有効期間", "△契約コード"):
+        assert f"{heading}</a></th>" in page.text  # the manual's columns, each sorting (api/application_list.py)
+    for heading in ("サーバ名(コモンネーム)", "詳細"):
         assert f">{heading}</th>" in page.text
     rows = _rows(page.text)
     assert list(rows) == [second, first] and theirs not in rows  # newest first, own only
@@ -218,16 +222,20 @@ async def test_download_and_revoke_from_the_detail_page(pages: Pages) -> None:
     detail = await pages.customer.get(f"/account/applications/{app_id}")
     assert detail.status_code == 200 and 'id="revoke"' in detail.text and 'id="reissue"' in detail.text
     assert 'id="cancel"' not in detail.text and re.search(r"C\d{7}", detail.text)
-    for reason in ("content_change", "switching", "cessation", "key_compromise"):
-        assert f'<option value="{reason}">' in detail.text
-    for label in ("証明書の内容を変更するため", "証明書切り替えのため", "証明書の利用を停止するため",
-                  "秘密鍵が危殆化したため", "再発行と同時に失効する", "後日失効する"):
-        assert label in detail.text
-    assert 'value="immediately"' in detail.text and 'value="after_two_weeks"' in detail.text
+    for action in ("revoke", "reissue"):  # the manual's pull-down offers them
+        assert f'<option value="{action}" id="action-{action}">' in detail.text
+    assert 'value="cancel"' not in detail.text
     pem = await pages.customer.get(f"/api/v1/applications/{app_id}/certificate")
     assert pem.status_code == 200 and pem.text.count("BEGIN CERTIFICATE") == 2
 
+    # 失効申請: 規約同意 → 入力 (the four reasons) → 確認 → 完了 (tests/test_revocation_screens.py walks it in full).
     csrf = await _csrf(pages.customer)
+    form = await pages.customer.post(f"/account/applications/{app_id}/revocation/input",
+                                     data={"csrf_token": csrf, "agree_terms": "on"})
+    for reason in ("content_change", "switching", "cessation", "key_compromise"):
+        assert f'name="reason" value="{reason}"' in form.text
+    for reason in ("content_change", "switching", "cessation", "key_compromise"):
+        assert catalogue("ja")[f"app_reason_{reason}"] in form.text
     unknown = await pages.customer.post(f"/account/applications/{app_id}/revoke",
                                         data={"csrf_token": csrf, "reason": "because"})
     assert unknown.status_code == 422
@@ -235,7 +243,9 @@ async def test_download_and_revoke_from_the_detail_page(pages: Pages) -> None:
                                      data={"csrf_token": csrf, "reason": "cessation"})
     assert done.status_code == 303, done.text
     page = await pages.customer.get(done.headers["location"])
-    assert catalogue("ja")["app_revocation_received"] in page.text and 'id="revoke"' not in page.text
+    assert "失効申請が完了しました。" in page.text
+    detail = await pages.customer.get(f"/account/applications/{app_id}")
+    assert 'id="revoke"' not in detail.text and 'id="revocation-waiting"' in detail.text
     twice = await pages.customer.post(f"/account/applications/{app_id}/revoke",
                                       data={"csrf_token": csrf, "reason": "cessation"})
     assert twice.status_code == 409 and "失効申請はすでに受け付けています" in twice.text
@@ -271,15 +281,20 @@ async def test_another_customers_application_is_not_found(pages: Pages) -> None:
 async def test_reissue_from_the_detail_page(pages: Pages) -> None:
     app_id = await _issued(pages)
     csrf = await _csrf(pages.customer)
-    bad = await pages.customer.post(f"/account/applications/{app_id}/reissue",
+    form = await pages.customer.post(f"/account/applications/{app_id}/reissue/input",
+                                     data={"csrf_token": csrf, "agree_terms": "on"})
+    for label in ("再発行と同時に失効する", "後日失効する"):
+        assert label in form.text
+    assert 'value="immediately"' in form.text and 'value="after_two_weeks"' in form.text
+    bad = await pages.customer.post(f"/account/applications/{app_id}/reissue/confirm",
                                     data={"csrf_token": csrf, "csr": "not a csr", "revoke_previous": "immediately"})
-    assert bad.status_code == 422 and 'id="reissue-csr-err"' in bad.text
+    assert bad.status_code == 422 and 'id="f-csr-err"' in bad.text
     done = await pages.customer.post(f"/account/applications/{app_id}/reissue",
                                      data={"csrf_token": csrf, "csr": make_csr("www.example.co.jp"),
                                            "revoke_previous": "after_two_weeks"})
     assert done.status_code == 303, done.text
-    found = re.fullmatch(r"/account/applications/(\d+)\?done=reissued", done.headers["location"])
+    found = re.fullmatch(r"/account/applications/(\d+)/reissue/done", done.headers["location"])
     assert found and int(found.group(1)) != app_id
     page = await pages.customer.get(done.headers["location"])
-    assert "再発行申請を受け付けました。" in page.text and "後日失効する" in page.text
+    assert "再発行申請が完了しました。" in page.text and "後日失効する" in page.text
     assert f'href="/account/applications/{app_id}"' in page.text

@@ -70,7 +70,7 @@ async def test_the_renewal_screens_in_order(page: Page, local_stack: Settings, e
         await expect(page.locator("#f-contacts-contract-name")).to_have_value(CONTACTS["contract"]["name"])
         await page.locator("#f-csr").fill("-----BEGIN CERTIFICATE REQUEST-----\nnot one\n")
         await page.locator("#renewal-next").click()
-        await expect(page.locator("#f-csr-err")).to_have_text(t["renewal_csr_unreadable"])
+        await expect(page.locator("#f-csr-err")).to_have_text(t["csr_not_one_pem_block"])
         await expect(page.locator("#f-csr")).to_have_attribute("aria-invalid", "true")
         await expect(page.locator("#f-organization-name")).to_have_value(ORG["name"])
         await page.locator("#f-csr").fill(make_csr(NAME))

@@ -202,11 +202,11 @@ async def test_contacts_change_only_when_staff_approve_and_the_next_revocation_c
     refused = await desk.customer.post(f"/api/v1/applications/{record['id']}/revoke", json={"reason": "cessation"})
     assert refused.status_code == 409
 
-    # The next revocation's phone check calls the new technical contact.
+    # The next revocation's phone check calls the contract's 登録担当者 (manual 2.5 (6)), not the technical one.
     revoked = await desk.customer.post(f"/api/v1/applications/{app_id}/revoke", json={"reason": "cessation"})
     assert revoked.status_code == 201, revoked.text
     call = await desk.task("revocation_phone_confirmation", f"application:{revoked.json()['id']}")
-    assert (call["facts"]["contact_name"], call["facts"]["contact_phone"]) == ("鈴木 一郎", "03-9876-5432")
+    assert (call["facts"]["contact_name"], call["facts"]["contact_phone"]) == ("佐藤 花子", "03-1111-2222")
 
 
 async def test_a_rejected_change_leaves_the_contacts_and_another_may_follow(desk: Desk) -> None:
@@ -220,11 +220,11 @@ async def test_a_rejected_change_leaves_the_contacts_and_another_may_follow(desk
                                                                                  "ご本人確認ができませんでした")
     mail = await desk.mail("担当者変更申請についてのご連絡")
     assert "ご本人確認ができませんでした" in mail.body
-    # The rejected one no longer waits: the contract may be asked again; the revocation still calls 山田.
+    # The rejected one no longer waits: the contract may be asked again; the revocation calls the registrant.
     assert (await _file(desk, app_id)).status_code == 201
     revoked = await desk.customer.post(f"/api/v1/applications/{app_id}/revoke", json={"reason": "cessation"})
     call = await desk.task("revocation_phone_confirmation", f"application:{revoked.json()['id']}")
-    assert call["facts"]["contact_name"] == "山田 太郎"
+    assert call["facts"]["contact_name"] == "佐藤 花子"
 
 
 async def test_bad_input_names_its_field_and_keeps_nothing(desk: Desk) -> None:

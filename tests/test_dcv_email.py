@@ -180,7 +180,7 @@ async def test_the_value_is_mailed_once_and_entered_on_the_link_the_application_
     # The customer's reminder names the address the value went to, never the value.
     ApplicationActivities(ActivityContext(stack.settings, stack.engine)).mail_application_event(
         app_id, "dcv_reminder", "1d")
-    [reminder] = stack.mails_to("it@example.co.jp")
+    [reminder] = [m for m in stack.mails_to("it@example.co.jp") if "受付" not in m.subject]  # not the receipt
     assert address in reminder.body and value not in reminder.body and "値:" not in reminder.body
 
     # The link: the domain and who applied; no login.
@@ -298,7 +298,7 @@ async def test_a_wildcard_is_validated_at_an_address_of_its_base_domain_and_othe
     assert f'id="dcv-address-error-{vid}"' in page.text
     row = stack.rows(app_id)[name]
     assert (row.method, row.email_address, row.email_generation) == ("dns_change", None, 0)  # nothing changed
-    assert dev_mailbox.list_mail(stack.mailbox) == []
+    assert [m.subject for m in dev_mailbox.list_mail(stack.mailbox) if "受付" not in m.subject] == []
 
     assert (await stack.choose(app_id, vid, "hostmaster@example.co.jp")).status_code == 200
     await _until(lambda: len(stack.mails_to("hostmaster@example.co.jp")) == 1)

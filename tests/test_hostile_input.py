@@ -116,6 +116,7 @@ JSON_BASELINES: dict[str, dict[str, Any]] = {  # by the model's module and name
     "Assignment": {"username": "boss"},
     "CheckForm": {"check": "organization", "source": "qiis", "reference": "", "outcome": "confirmed", "note": ""},
     "MethodChoice": {"method": "dns_txt", "address": ""},
+    "CouponIssue": {"access_key": "{n8}", "code": "CP-{n}", "description": "", "valid_until": "2099-01-01T00:00:00Z"},
 }
 FORM_BASELINES = {"username": "nobody{n}", "access_key": "{n8}", "password": "a wrong password",
                   "email": "it@example.jp", "next": "/desk", "kind": "customer", "name": "{n8}",

@@ -47,7 +47,8 @@ async def test_previous_certificate_is_revoked_at_day_14_and_not_before(
         await env.sleep(timedelta(days=12, hours=23))
         assert _state(engine, previous.serial) == "issued"
         subjects = [m.subject for m in dev_mailbox.list_mail(smtp_sink[1])]
-        assert subjects == [f"【certdesk】サーバ証明書発行のお知らせ（申請番号 {app_id}）"]  # no reminder yet
+        assert sorted(subjects) == [f"【certdesk】お申込み受付のお知らせ（再発行・申請番号 {app_id}）",
+                                    f"【certdesk】サーバ証明書発行のお知らせ（申請番号 {app_id}）"]  # no reminder yet
         await env.sleep(timedelta(hours=2))  # day 13: the reminder
         assert any("失効予定" in m.subject for m in dev_mailbox.list_mail(smtp_sink[1]))
         await env.sleep(timedelta(hours=22))  # day 14 minus an hour

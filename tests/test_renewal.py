@@ -277,7 +277,7 @@ async def test_bad_input_names_its_fields_and_keeps_nothing(world: World) -> Non
     assert bad.status_code == 422, bad.text
     fields = {f["field"]: f["message"] for f in bad.json()["fields"]}
     assert set(fields) == {"product", "agree_terms", "csr.csr", "contacts.technical.email"}
-    assert fields["product"] == JA["val_renewal_product"] and fields["csr.csr"] == JA["renewal_csr_unreadable"]
+    assert fields["product"] == JA["val_renewal_product"] and fields["csr.csr"] == JA["csr_unparsable"]
     assert w.renewals() == []
     # Left out: the previous application's organization and contacts (「前年度に申請された情報」).
     filed = await w.http.post(f"/api/v1/applications/{first_id}/renewal", headers=w.bearer,
@@ -337,7 +337,7 @@ async def test_the_screens_in_the_manuals_order(world: World, lang: str) -> None
     bad = await w.page("POST", f"{base}/renewal/confirm", lang, **form, csr="not a csr")
     assert bad.status_code == 422
     assert re.search(r'<textarea id="f-csr"[^>]*aria-invalid="true" aria-describedby="f-csr-err"', bad.text)
-    assert f'<span class="field-error" id="f-csr-err">{esc(t["renewal_csr_unreadable"])}</span>' in bad.text
+    assert f'<span class="field-error" id="f-csr-err">{esc(t["csr_unparsable"])}</span>' in bad.text
     assert _value(bad.text, "organization.name") == ORG["name"]  # what was entered stays
     refused = await w.page("POST", f"{base}/renewal", lang, **form, csr="not a csr", step="apply")
     assert refused.status_code == 422 and w.renewals() == []

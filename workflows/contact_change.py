@@ -16,11 +16,11 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.contact_changes import ContactChangeActivities, ContactChangeDecision, ContactChangeFacts
     from activities.tasks import TaskRequest
     from domain.business_calendar import CalendarSpec
-    from workflows.human_task import HumanTaskWorkflow
+    from workflows.human_task import HumanTaskWorkflow, business_due
+    from workflows.received import confirm_received
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
@@ -41,23 +41,19 @@ def workflow_id(application_id: int) -> str:
 class ContactChange(HumanTaskWorkflow):
     @workflow.run
     async def run(self, inp: ContactChangeInput) -> str:
+        await confirm_received(inp.application_id)
         # 1. What staff will compare: the contract's contacts and the new ones.
         seen: ContactChangeFacts = await workflow.execute_activity_method(
             ContactChangeActivities.contact_change_facts, inp.application_id,
             start_to_close_timeout=ACTIVITY_TIMEOUT)
-        now = workflow.now().replace(second=0, microsecond=0)
-        counts = [inp.business_days] + ([inp.business_days - 1] if inp.business_days > 1 else [])
-        deadlines: Deadlines = await workflow.execute_activity(
-            business_deadlines, DeadlineRequest(now.isoformat(), counts, inp.calendar),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
+        due = await business_due(inp.business_days, inp.calendar)
         info = workflow.info()
 
         # 2. Staff check it.
         decision = await self.human_task(TaskRequest(
             task_key=f"{info.workflow_id}/{info.run_id}/review", kind="contact_change_review", title=seen.title,
-            subject=f"application:{inp.application_id}", workflow_id=info.workflow_id, due_at=deadlines.moments[0],
-            remind_at=deadlines.moments[1] if len(counts) > 1 else None,
-            facts={**seen.facts, "expected_by": deadlines.local_dates[0]}))
+            subject=f"application:{inp.application_id}", workflow_id=info.workflow_id, due_at=due.due_at,
+            remind_at=due.remind_at, facts={**seen.facts, "expected_by": due.promised}))
         if decision is None:  # nothing here abandons the task; a run that finds it so must stop, not retry
             raise ApplicationError("the contact change review ended without a decision",
                                    type="no_decision", non_retryable=True)

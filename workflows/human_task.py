@@ -14,7 +14,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.tasks import TaskActivities, TaskOutcome, TaskRequest
+    from domain.business_calendar import CalendarSpec
     from domain.tasks import TaskRefused, check_completion
     from workflows.waiting import wait_until
 
@@ -31,6 +33,23 @@ class TaskDecision:
     # The kind the person saw. Lets a decision that arrives while the task is still being
     # opened (the row is visible a moment before the workflow learns its id) be checked at once.
     kind: str = ""
+
+
+@dataclass
+class BusinessDue:
+    due_at: str  # ISO moment, ``business_days`` business days from now (to the minute)
+    remind_at: str | None  # a business day before, when there is one
+    promised: str  # the due date in the calendar's zone, as the customer is told
+
+
+async def business_due(business_days: int, calendar: CalendarSpec) -> BusinessDue:
+    """When a task counted in business days is due, and when it is reminded."""
+    now = workflow.now().replace(second=0, microsecond=0)  # promises are made to the minute
+    counts = [business_days] + ([business_days - 1] if business_days > 1 else [])
+    deadlines: Deadlines = await workflow.execute_activity(
+        business_deadlines, DeadlineRequest(now.isoformat(), counts, calendar), start_to_close_timeout=ACTIVITY_TIMEOUT)
+    return BusinessDue(deadlines.moments[0], deadlines.moments[1] if len(counts) > 1 else None,
+                       deadlines.local_dates[0])
 
 
 class HumanTaskWorkflow:

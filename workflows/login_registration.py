@@ -6,7 +6,8 @@
    prepares both hashes and names them to ``set_secret``).
 3. The certificate is issued and "電子証明書ダウンロードのご案内" mailed.
 4. The user downloads the PKCS#12 with the download password, or the window closes; either
-   way the private key is discarded. A certificate the user held before is then revoked.
+   way the private key is discarded. A parent process that invited the user is told of the
+   download. A certificate the user held before is then revoked.
 A newer invitation for the same user replaces this one at any step before the download.
 """
 
@@ -27,6 +28,9 @@ class RegistrationInput:
     otp_seconds: float  # the one-time password's lifetime, counted from the start
     otp_max_attempts: int = 5
     terms: DeliveryTerms = field(default_factory=DeliveryTerms)
+
+
+DOWNLOADED_SIGNAL = "certificate_downloaded"  # to the parent, if any
 
 
 def workflow_id(public_id: str) -> str:
@@ -86,7 +90,14 @@ class LoginCertRegistration(LoginCertProcess):
         await self.mirror(e.ISSUING, "end_user")
 
         # 3-4. Issue, mail, download; the certificate the user held before (re-registration) goes.
-        if await self.deliver() == e.DOWNLOADED and self.previous_serial:
-            await self.revoke(self.previous_serial, "end_user")
+        if await self.deliver() == e.DOWNLOADED:
+            parent = workflow.info().parent
+            if workflow.patched("tell-parent-downloaded") and parent is not None:
+                # A process that invited this person (the portal's new person in charge) acts on
+                # the download at once, not when this run ends after its replay window.
+                await workflow.get_external_workflow_handle(parent.workflow_id, run_id=parent.run_id).signal(
+                    DOWNLOADED_SIGNAL)
+            if self.previous_serial:
+                await self.revoke(self.previous_serial, "end_user")
         await self.linger()
         return self.state

@@ -14,10 +14,9 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import NewInitialPassword, PasswordResetActivities, PasswordResetRef
-    from activities.calendar import DeadlineRequest, Deadlines, business_deadlines
     from activities.tasks import TaskRequest
     from domain.business_calendar import CalendarSpec
-    from workflows.human_task import HumanTaskWorkflow
+    from workflows.human_task import HumanTaskWorkflow, business_due
     from workflows.initial_password import InitialPasswordExpiry, InitialPasswordInput
     from workflows.initial_password import workflow_id as expiry_workflow_id
 
@@ -57,13 +56,8 @@ class PasswordReset(HumanTaskWorkflow):
     @workflow.run
     async def run(self, inp: PasswordResetInput) -> PasswordResetResult:
         # 1. Support has `business_days` to act; a reminder one business day before.
-        now = workflow.now().replace(second=0, microsecond=0)  # promises are made to the minute
-        counts = [inp.business_days] + ([inp.business_days - 1] if inp.business_days > 1 else [])
-        deadlines: Deadlines = await workflow.execute_activity(
-            business_deadlines, DeadlineRequest(now.isoformat(), counts, inp.calendar),
-            start_to_close_timeout=ACTIVITY_TIMEOUT)
-        due, promised = deadlines.moments[0], deadlines.local_dates[0]
-        remind = deadlines.moments[1] if len(counts) > 1 else None
+        deadlines = await business_due(inp.business_days, inp.calendar)
+        due, promised, remind = deadlines.due_at, deadlines.promised, deadlines.remind_at
         decision = await self.human_task(TaskRequest(
             task_key=f"{workflow.info().workflow_id}/{workflow.info().run_id}/verify",
             kind="password_reset",

@@ -5,6 +5,7 @@ from workflows.contract import Contract
 from workflows.crl_publication import CrlPublication
 from workflows.domain_validation import DomainValidation
 from workflows.initial_password import InitialPasswordExpiry
+from workflows.login_handover import PortalLoginHandover
 from workflows.login_registration import LoginCertRegistration
 from workflows.login_reissue import LoginCertReissue
 from workflows.login_revocation import LoginCertRevocation
@@ -15,4 +16,4 @@ from workflows.server_cert_application import ServerCertApplication
 
 WORKFLOWS: list[type] = [InitialPasswordExpiry, CrlPublication, PasswordReset, ServerCertApplication, Revocation,
                          Reissue, LoginCertRegistration, LoginCertReissue, LoginCertRevocation, DomainValidation,
-                         Contract, ContactChange]
+                         Contract, ContactChange, PortalLoginHandover]

@@ -16,6 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities, ApplicationRef, RevokeForApplication
     from workflows.contract import tell_contract
+    from workflows.received import confirm_received
     from workflows.waiting import wait_until
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
@@ -79,6 +80,7 @@ class Reissue:
 
     @workflow.run
     async def run(self, inp: ReissueInput) -> ReissueResult:
+        await confirm_received(inp.reissue_id)
         # 1. The new certificate, from the new CSR and the vetted subject.
         serial: str = await workflow.execute_activity_method(
             ApplicationActivities.issue_application_certificate,

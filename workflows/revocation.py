@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskRequest
     from domain.revocation import REASONS, confirmation_deadline
     from workflows.human_task import HumanTaskWorkflow
+    from workflows.received import confirm_received
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 
@@ -41,6 +42,7 @@ def workflow_id(revocation_id: int) -> str:
 class Revocation(HumanTaskWorkflow):
     @workflow.run
     async def run(self, inp: RevocationInput) -> str:
+        await confirm_received(inp.revocation_id)
         # 1. Support calls the registered contact before the BR deadline.
         now = workflow.now().replace(microsecond=0)
         deadline = confirmation_deadline(inp.reason)

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.domain_validation import DomainValidation, DomainValidationInput, DomainValidationResult
     from workflows.domain_validation import workflow_id as domain_validation_id
     from workflows.human_task import HumanTaskWorkflow, TaskDecision
+    from workflows.received import confirm_received
     from workflows.reissue import revoke_previous
 
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
@@ -216,6 +217,7 @@ class ServerCertApplication(HumanTaskWorkflow):
 
     @workflow.run
     async def run(self, inp: ApplicationInput) -> ApplicationResult:
+        await confirm_received(inp.application_id)
         vetting = workflow.patched(VETTING)
         checklist = vetting and workflow.patched(CHECKLIST)
         if vetting:

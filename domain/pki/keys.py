@@ -72,22 +72,24 @@ def check_rsa_numbers(modulus: int, exponent: int) -> None:
     """Raises CsrError if the RSA public numbers are weak; cheap checks first."""
     bits = modulus.bit_length()
     if bits < MIN_RSA_BITS:
-        raise CsrError(FIELD, f"RSA key is {bits} bits; at least {MIN_RSA_BITS} bits are required")
+        raise CsrError(FIELD, f"RSA key is {bits} bits; at least {MIN_RSA_BITS} bits are required", "rsa_too_small",
+                       bits=bits, min=MIN_RSA_BITS)
     if bits > MAX_RSA_BITS:
-        raise CsrError(FIELD, f"RSA key is {bits} bits; at most {MAX_RSA_BITS} bits are accepted")
+        raise CsrError(FIELD, f"RSA key is {bits} bits; at most {MAX_RSA_BITS} bits are accepted", "rsa_too_large",
+                       bits=bits, max=MAX_RSA_BITS)
     if bits % 8:
-        raise CsrError(FIELD, f"RSA modulus size ({bits} bits) must be a multiple of 8")
+        raise CsrError(FIELD, f"RSA modulus size ({bits} bits) must be a multiple of 8", "rsa_modulus_size", bits=bits)
     if exponent % 2 == 0:
-        raise CsrError(FIELD, f"RSA public exponent {exponent} must be odd")
+        raise CsrError(FIELD, f"RSA public exponent {exponent} must be odd", "rsa_exponent")
     if not MIN_RSA_EXPONENT <= exponent <= MAX_RSA_EXPONENT:
-        raise CsrError(FIELD, f"RSA public exponent {exponent} must be between 65537 and 2^256-1")
+        raise CsrError(FIELD, f"RSA public exponent {exponent} must be between 65537 and 2^256-1", "rsa_exponent")
     for prime in SMALL_PRIMES:
         if modulus % prime == 0:
-            raise CsrError(FIELD, f"RSA modulus is divisible by the small prime {prime}")
+            raise CsrError(FIELD, f"RSA modulus is divisible by the small prime {prime}", "weak_key")
     if fermat_factor(modulus) is not None:
-        raise CsrError(FIELD, "RSA modulus is factorable with Fermat's method (its primes are too close)")
+        raise CsrError(FIELD, "RSA modulus is factorable with Fermat's method (its primes are too close)", "weak_key")
     if is_roca_vulnerable(modulus):
-        raise CsrError(FIELD, "RSA key has the ROCA fingerprint (CVE-2017-15361); generate a new key")
+        raise CsrError(FIELD, "RSA key has the ROCA fingerprint (CVE-2017-15361); generate a new key", "weak_key")
 
 
 def check_public_key(key: object) -> str:
@@ -99,6 +101,8 @@ def check_public_key(key: object) -> str:
     if isinstance(key, ec.EllipticCurvePublicKey):
         curve = ALLOWED_CURVES.get(key.curve.name)
         if curve is None:
-            raise CsrError(FIELD, f"elliptic curve {key.curve.name} is not accepted; use P-256 or P-384")
+            raise CsrError(FIELD, f"elliptic curve {key.curve.name} is not accepted; use P-256 or P-384",
+                           "curve_not_accepted", curve=key.curve.name)
         return f"ECDSA-{curve}"
-    raise CsrError(FIELD, f"key type {type(key).__name__} is not accepted; use RSA or ECDSA P-256/P-384")
+    raise CsrError(FIELD, f"key type {type(key).__name__} is not accepted; use RSA or ECDSA P-256/P-384",
+                   "key_type_not_accepted")

@@ -150,7 +150,8 @@ def issue_server_certificate(
     wildcards = [name for name in csr.dns_names if name.startswith("*.")]
     if ev and wildcards:
         # EV Guidelines 9.2.1: no wildcards; checked here for a clear message before lint would refuse.
-        raise CsrError("dns_names", f"EV certificates cannot contain wildcard names: {', '.join(wildcards)}")
+        raise CsrError("dns_names", f"EV certificates cannot contain wildcard names: {', '.join(wildcards)}",
+                       "ev_wildcard", names=", ".join(wildcards))
     not_before = not_before.replace(microsecond=0)
     builder = (
         _end_entity_builder(
