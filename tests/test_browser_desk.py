@@ -36,8 +36,9 @@ async def test_support_takes_a_phone_reset_from_login_to_done(
         await page.get_by_role("button", name="ログイン").click()
         await expect(page.get_by_role("heading", name="タスク一覧")).to_be_visible()
 
-        await page.get_by_label("アクセスキー").fill(customer.access_key)
-        await page.get_by_role("button", name="受け付ける").click()
+        reset = page.get_by_role("group", name="電話でのパスワード再設定受付")
+        await reset.get_by_label("アクセスキー").fill(customer.access_key)
+        await reset.get_by_role("button", name="受け付ける").click()
         await expect(page.get_by_role("status")).to_contain_text("パスワード再設定を受け付けました")
 
         link = page.get_by_role("link", name=f"ブラウザ株式会社 ({customer.access_key})")
