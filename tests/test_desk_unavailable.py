@@ -114,4 +114,4 @@ async def test_complete_answers_503_and_the_task_is_unchanged_while_its_page_sti
     assert (row["state"], row["outcome"], row["completed_by"], row["completed_at"]) == ("open", None, None, None)
 
     page = await desk.http.get(f"/desk/tasks/{task_id}", headers=desk.staff)
-    assert page.status_code == 200 and "password-reset-1 (UNAVAILABLE)" in page.text
+    assert page.status_code == 200 and "password-reset-1 (Temporal に接続できないため確認できません)" in page.text
