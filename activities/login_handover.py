@@ -61,6 +61,10 @@ def _customer(s: Session, customer_id: int) -> Customer:
     return customer
 
 
+def _enrollment(s: Session, tenant_id: int, user_id: str) -> Enrollment | None:
+    return s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant_id, Enrollment.user_id == user_id)).first()
+
+
 class LoginHandoverActivities:
     def __init__(self, ctx: ActivityContext) -> None:
         self.ctx = ctx
@@ -91,16 +95,14 @@ class LoginHandoverActivities:
         tenant_id = accounts.portal_tenant_id(self.ctx.engine)
         with session_scope(self.ctx.engine) as s:
             user_id = login_user_id(_customer(s, ref.customer_id).access_key, ref.handover_key)
-            row = s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant_id,
-                                                  Enrollment.user_id == user_id)).first()
+            row = _enrollment(s, tenant_id, user_id)
             sent = s.exec(select(SentEmail).where(SentEmail.business_key == key, SentEmail.state == "sent")).first()
             if row is not None and sent is not None:
                 return Invitation(int(row.id or 0), row.workflow_id)
         otp = e.new_otp()
         otp_hash = hash_password(otp)
         with session_scope(self.ctx.engine) as s:
-            row = s.exec(select(Enrollment).where(Enrollment.tenant_id == tenant_id,
-                                                  Enrollment.user_id == user_id)).first()
+            row = _enrollment(s, tenant_id, user_id)
             if row is None:
                 public_id = e.new_public_id()
                 row = Enrollment(public_id=public_id, kind="registration", tenant_id=tenant_id,

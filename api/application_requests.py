@@ -69,6 +69,14 @@ def _allowed(request: Request, customer: CustomerPrincipal, application_id: int,
     return app
 
 
+def _completed(request: Request, customer: CustomerPrincipal, record_id: int, kind: str) -> Application:
+    """The record a completion screen is shown on: the customer's own, of this kind, else 404."""
+    record = apps._own(request, customer, record_id)
+    if record.type != kind:
+        raise ApiError(404, "not_found", key="application_not_found")
+    return record
+
+
 async def _form(request: Request, customer: CustomerPrincipal) -> dict[str, str]:
     form = await request.form(max_files=0, max_fields=50)
     values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
@@ -174,9 +182,7 @@ async def revoke_page(request: Request, application_id: ApplicationId, customer:
 @router.get("/account/applications/{application_id}/revocation/done", response_class=HTMLResponse)
 async def revocation_done(request: Request, application_id: ApplicationId, customer: Customer) -> Response:
     """失効申請完了画面, on the revocation record."""
-    record = apps._own(request, customer, application_id)
-    if record.type != "revocation":
-        raise ApiError(404, "not_found", key="application_not_found")
+    record = _completed(request, customer, application_id, "revocation")
     return _screen(request, "portal/revocation_done.html", customer, record,
                    reason_label=messages(request)(REASON_KEYS.get(record.reason or "", "rv_reason")))
 
@@ -287,9 +293,7 @@ async def reissue_page(request: Request, application_id: ApplicationId, customer
 @router.get("/account/applications/{application_id}/reissue/done", response_class=HTMLResponse)
 async def reissue_done(request: Request, application_id: ApplicationId, customer: Customer) -> Response:
     """The reissue's completion screen, on the new record."""
-    record = apps._own(request, customer, application_id)
-    if record.type != "reissue":
-        raise ApiError(404, "not_found", key="application_not_found")
+    record = _completed(request, customer, application_id, "reissue")
     parent = records.own(request.app.state.engine, customer.id, record.parent_id or 0)
     return _screen(request, "portal/reissue_done.html", customer, record, parent=parent,
                    previous_label=messages(request)(PREVIOUS[record.reason]) if record.reason in PREVIOUS else "-")
