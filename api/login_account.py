@@ -31,7 +31,7 @@ from domain import enrollment as e
 from domain.credentials import hash_password, verify_password
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, load_settings
-from store import audit, certificates
+from store import audit, certificates, login_users
 from store.db import engine_for, session_scope
 from store.models import EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
 
@@ -69,7 +69,7 @@ def require_holder(request: Request) -> Holder:
     serial = _presented_serial(request)
     engine = request.app.state.engine
     with session_scope(engine) as s:
-        user = s.exec(select(LoginUser).where(LoginUser.certificate_serial == serial)).first()
+        user = login_users.user_for_certificate(s, serial)
         if user is None:
             raise CertificateRefused(403, "unknown")
         user_id = int(user.id or 0)
