@@ -17,7 +17,7 @@ from activities.mail import MailActivities, MailRequest
 from ca import authority
 from domain.enrollment import ended, link_key, link_token, progress
 from domain.pki.hierarchy import CLIENT_CA
-from store import audit, certificates, sealed_answers
+from store import audit, certificates, devices, sealed_answers
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, EnrollmentDraft, LoginUser, Tenant, utcnow
@@ -110,7 +110,7 @@ class LoginCertActivities:
                 raise ApplicationError("the prepared credentials are gone", non_retryable=True)
             row.download_password_hash = draft.download_password_hash
             row.state, row.step_hash = "issuing", None  # at once: the person's next look must not offer the step again
-            if row.kind == "registration":
+            if row.kind == "registration" and devices.added_device_of(s, int(row.id or 0)) is None:
                 user = s.exec(select(LoginUser).where(LoginUser.tenant_id == row.tenant_id,
                                                       LoginUser.user_id == row.user_id)).first()
                 if user is None:
@@ -176,11 +176,15 @@ class LoginCertActivities:
             user = s.get(LoginUser, row.login_user_id) if row.login_user_id else None
             if row.state == "downloaded":
                 return row.previous_serial or ""
-            previous = user.certificate_serial if user else None
-            if user is not None and previous != cert.serial:
+            # The device list says which certificate this one replaces: none for an added device
+            # (L-4: each device keeps its own); the primary one moves with a reissue or re-registration.
+            previous = devices.record_certificate(s, user, row, cert.serial) if user else None
+            if user is not None and user.certificate_serial in (None, previous) and previous != cert.serial:
                 user.certificate_serial, user.updated_at = cert.serial, utcnow()
                 s.add(user)
             row.previous_serial = row.previous_serial or (previous if previous != cert.serial else None)
+            if previous == cert.serial:  # a device deleted before its download (L-4): revoked as well
+                row.previous_serial = cert.serial
             row.state, row.updated_at = "downloaded", utcnow()
             s.add(row)
             sealed_answers.forget(s, enrollment_id, SECRET_STEPS)  # the PKCS#12's own seal lingers a while

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.context import ActivityContext
 from activities.mail import MailActivities, MailRequest
 from domain import enrollment as e
-from domain.credentials import hash_password
+from domain import secret_hashing
 from store import accounts, audit
 from store import passphrase as store_passphrase
 from store.db import session_scope
@@ -100,7 +100,7 @@ class LoginHandoverActivities:
             if row is not None and sent is not None:
                 return Invitation(int(row.id or 0), row.workflow_id)
         otp = e.new_otp()
-        otp_hash = hash_password(otp)
+        otp_hash = secret_hashing.hash_code(store_passphrase.hashing_keys(settings), otp)
         with session_scope(self.ctx.engine) as s:
             row = _enrollment(s, tenant_id, user_id)
             if row is None:

@@ -26,8 +26,10 @@ from api import (
     errors,
     log_redaction,
     login_handovers,
+    metrics,
     new_application,
     nul_guard,
+    oidc,
     password_resets,
     pki,
     profile,
@@ -35,6 +37,7 @@ from api import (
     seal,
     staff_sessions,
     tasks,
+    tenant_devices,
     vetting_desk,
 )
 from api.errors import ApiError
@@ -44,7 +47,7 @@ from api.sessions import CUSTOMER, STAFF
 from domain.settings import Settings, load_settings
 from processes.client import Processes
 from processes.connection import TemporalClient, TemporalHandle
-from store import dev_mailbox
+from store import dev_mailbox, totp
 from store.db import engine_for, ping
 
 log = logging.getLogger("certdesk.api")
@@ -60,11 +63,18 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     # Every route, including any added later, answers a cross-site request only as api/csrf.py allows.
     # No /docs or /redoc: they run script from a CDN on our origin, next to staff sessions
     # (the Content-Security-Policy refuses it anyway); /openapi.json describes the API.
+    # No OpenTelemetry: metrics are Prometheus' (api/metrics.py); FastAPI's check for OTel providers
+    # cost ~13 µs on every request (measured on the OCSP hot path, issue #18).
     app = FastAPI(title="certdesk", version="0.1.0", docs_url=None, redoc_url=None,
-                  dependencies=[csrf.guard((STAFF, CUSTOMER)), nul_guard.guard()])
-    app.add_middleware(SecurityHeaders, production=settings.production)
+                  dependencies=[csrf.guard((STAFF, CUSTOMER)), nul_guard.guard()],
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url)
+    totp.configure(app.state.engine, settings)  # the OTP login (store.totp.check_code) opens secrets with it
+    pki.install_memory(app, settings)  # OCSP from memory, inside SecurityHeaders (its answers carry them)
+    app.add_middleware(SecurityHeaders, production=settings.production)
+    # Outermost: times every answer; the listener on CERTDESK_API_METRICS_ADDRESS.
+    app.state.metrics_port = metrics.install(app, settings.api_metrics_address, settings.log_format)
     app.state.temporal = TemporalHandle(settings, temporal_client)
     app.state.processes = Processes(app.state.temporal, settings)
 
@@ -88,6 +98,8 @@ def create_app(settings: Settings | None = None, temporal_client: TemporalClient
     app.include_router(dcv_email.router)
     app.include_router(vetting_desk.router)
     app.include_router(enrollments.router)
+    app.include_router(oidc.router)  # OpenID Connect provider: discovery, JWKS, token, userinfo, clients (issue 19)
+    app.include_router(tenant_devices.router)  # devices and the contract (L-4)
     app.include_router(end_user.router)
     app.include_router(downloads.router)  # 証明書/ステッカーダウンロード (S-8)
     app.include_router(seal.router)  # the Web ステッカー's public page and images

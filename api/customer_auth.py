@@ -18,7 +18,7 @@ from api import sessions
 from api.errors import ApiError
 from api.sessions import CUSTOMER
 from api.staff_auth import DUMMY_HASH, LoginRefused
-from domain import credentials
+from domain import secret_hashing
 from domain.passwords import password_problem
 from domain.settings import Settings
 from store import audit, certificates
@@ -68,9 +68,11 @@ def _second_factor_problem(engine: Engine, settings: Settings, customer: Custome
 
 def login(engine: Engine, settings: Settings, access_key: str, password: str,
           client_cert: str | None = None) -> tuple[str, CustomerPrincipal]:
+    """Blocking (argon2id): the web process calls it in ``api.hashing_pool`` (``throttle.password_login``)."""
     with session_scope(engine) as s:
         customer = s.exec(select(Customer).where(Customer.access_key == access_key)).first()
-        ok = credentials.verify_password(customer.password_hash if customer else DUMMY_HASH, password)
+        verdict = secret_hashing.verify_chosen(customer.password_hash if customer else DUMMY_HASH, password)
+        ok = verdict.ok
         if customer is None:
             audit.record(s, "anonymous", "customer.login_failed", "customer:unknown", access_key=access_key[:8])
             s.commit()  # kept although we refuse (the scope rolls back on the exception)
@@ -94,6 +96,9 @@ def login(engine: Engine, settings: Settings, access_key: str, password: str,
             audit.record(s, subject, "customer.login_refused", subject, reason="initial password expired")
             s.commit()
             raise LoginRefused("password_expired")
+        if verdict.rehash:  # argon2's cost was raised since: the new cost from now on
+            customer.password_hash = secret_hashing.hash_chosen(password)
+            s.add(customer)
         token, csrf = sessions.open_session(s, CUSTOMER, int(customer.id or 0))
         audit.record(s, subject, "customer.login", subject)
         return token, _principal(customer, csrf, "")
@@ -144,7 +149,8 @@ def require_customer(request: Request) -> CustomerPrincipal:
 
 def change_password(engine: Engine, principal: CustomerPrincipal, current: str, new: str,
                     keep_token: str | None) -> int | None:
-    """Sets the customer's own password; ends every other session. Returns the version of the
+    """Sets the customer's own password; ends every other session (blocking: argon2id, called in
+    ``api.hashing_pool``). Returns the version of the
     initial password this replaced (its expiry timer has nothing left to do), else None.
 
     Raises ValueError with the reason's code when the current password is wrong or the new one is not allowed.
@@ -155,13 +161,13 @@ def change_password(engine: Engine, principal: CustomerPrincipal, current: str, 
         problem = password_problem(new, customer.access_key, current)
         if problem:
             raise ValueError(f"password_{problem}")
-        if not credentials.verify_password(customer.password_hash, current):
+        if not secret_hashing.verify_chosen(customer.password_hash, current).ok:
             audit.record(s, principal.actor, "customer.password_change_refused", principal.actor,
                          reason="wrong current password")
             s.commit()
             raise ValueError("current_password_wrong")
         was_initial = customer.password_is_initial
-        customer.password_hash = credentials.hash_password(new)
+        customer.password_hash = secret_hashing.hash_chosen(new)
         customer.password_is_initial, customer.password_expired = False, False
         customer.password_expires_at = None
         s.add(customer)

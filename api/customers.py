@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from api import client_certs, customer_auth, sessions, throttle
+from api import client_certs, customer_auth, hashing_pool, sessions, throttle
 from api.customer_auth import CustomerPrincipal
 from api.deps import AnyCustomer, Customer, Workflows
 from api.errors import error, text
@@ -50,9 +50,9 @@ def _session_json(token: str, p: CustomerPrincipal) -> dict[str, Any]:
             "password_expires_at": p.password_expires_at.isoformat() if p.password_expires_at else None}
 
 
-def _login(request: Request, access_key: str, password: str) -> tuple[str, CustomerPrincipal]:
+async def _login(request: Request, access_key: str, password: str) -> tuple[str, CustomerPrincipal]:
     """``customer_auth.login`` behind the throttle (``throttle.Throttled``: too many failures)."""
-    return throttle.password_login(request, CUSTOMER, access_key, lambda: customer_auth.login(
+    return await throttle.password_login(request, CUSTOMER, access_key, lambda: customer_auth.login(
         request.app.state.engine, request.app.state.settings, access_key, password,
         client_certs.client_certificate(request)))
 
@@ -60,7 +60,7 @@ def _login(request: Request, access_key: str, password: str) -> tuple[str, Custo
 @router.post("/api/v1/session")
 async def api_login(request: Request, body: LoginBody) -> JSONResponse:
     try:
-        token, principal = _login(request, body.access_key, body.password)
+        token, principal = await _login(request, body.access_key, body.password)
     except throttle.Throttled as throttled:
         return throttle.answer(request, throttled)
     except LoginRefused as refused:
@@ -87,8 +87,8 @@ async def _change(request: Request, workflows: Processes, customer: CustomerPrin
     """Changes the password; the refusal's code, or None. Stops the initial password's timer."""
     found = sessions.token_from(request, sessions.CUSTOMER)
     try:
-        replaced = customer_auth.change_password(request.app.state.engine, customer, current, new,
-                                                 found[0] if found else None)
+        replaced = await hashing_pool.run(customer_auth.change_password, request.app.state.engine, customer,
+                                          current, new, found[0] if found else None)
     except ValueError as refused:
         return str(refused)
     if replaced is not None:
@@ -132,7 +132,7 @@ async def login(request: Request, access_key: Annotated[str, Form(max_length=8)]
     try:
         if not (len(access_key) == 8 and access_key.isdigit()):
             raise LoginRefused("invalid")
-        token, principal = _login(request, access_key, password)
+        token, principal = await _login(request, access_key, password)
     except throttle.Throttled as throttled:
         return throttle.as_refusal(render(request, "portal/login.html", next=_safe_next(next), access_key=access_key,
                                           error="too_many_attempts", error_text=throttle.message(request, throttled)),

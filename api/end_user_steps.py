@@ -1,6 +1,8 @@
 """The end user's steps (L-1, L-3), shared by the JSON API and the pages.
 
-Each step checks the secret here, against the stored argon2id hash, and tells the workflow
+Each step checks the secret here, against its stored hash (``domain.secret_hashing``: keyed
+hashes for one-time and download passwords, argon2id in ``api.hashing_pool`` for secret answers
+and hashes made before issue 18), and tells the workflow
 only whether it was right; the workflow counts, locks and moves on, and its validator
 refuses at once a step it is not waiting for. Answers carry an HTTP status, an error code
 and a message in the person's language; secrets never appear in them.
@@ -22,23 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from fastapi import Request, Response
 from sqlmodel import select
 
-from api import throttle
+from api import hashing_pool, throttle
 from api.i18n import messages, request_language
-from domain import answer_seal
+from domain import answer_seal, secret_hashing
 from domain import enrollment as e
-from domain.credentials import hash_password, new_download_password, verify_password
+from domain.credentials import new_download_password
 from domain.pki.hierarchy import CLIENT_CA
+from domain.pki.key_encryption import open_login_key
 from domain.pki.profiles import to_pkcs12
 from domain.settings import Settings
 from domain.throttle import END_USER
 from processes import login_certificates as process
 from processes.client import Closed, Processes, Refused, Unavailable
 from processes.login_certificates import Attempt, AttemptAnswer
-from store import certificates, sealed_answers
+from store import certificates, devices, sealed_answers
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, EnrollmentDraft, LoginUser, utcnow
@@ -236,7 +238,8 @@ async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
     if link is None:
         return not_found(request)
     entered = e.normalise_otp(otp)
-    correct = bool(link.otp_hash) and await asyncio.to_thread(verify_password, link.otp_hash or "", entered)
+    correct = bool(link.otp_hash) and (await hashing_pool.verify(
+        secret_hashing.verify_code, _keys(request), link.otp_hash or "", entered)).ok
     answer = await _update(request, link, process.enter_otp, Attempt(correct))
     if isinstance(answer, str):
         return refusal(request, answer)
@@ -250,8 +253,8 @@ async def submit_otp(request: Request, token: str, otp: str) -> StepAnswer:
 async def _draft(link: Link, request: Request, question_id: str | None, answer: str | None) -> tuple[int, str]:
     """Hashes for a secret step, stored under a draft id; returns (draft id, download password)."""
     password = new_download_password()
-    answer_hash = await asyncio.to_thread(hash_password, e.normalise_answer(answer)) if answer else None
-    password_hash = await asyncio.to_thread(hash_password, password)
+    answer_hash = await hashing_pool.hash_chosen(e.normalise_answer(answer)) if answer else None
+    password_hash = secret_hashing.hash_random(_keys(request), password)
     with session_scope(request.app.state.engine) as s:
         draft = EnrollmentDraft(enrollment_id=link.id, question_id=question_id, answer_hash=answer_hash,
                                 download_password_hash=password_hash)
@@ -294,6 +297,16 @@ def _seal(request: Request, link: Link, step: str, asked: str, password: str) ->
                                utcnow() + settings.answer_replay_window)
 
 
+def _keys(request: Request) -> secret_hashing.HashingKeys:
+    return store_passphrase.hashing_keys(request.app.state.settings)
+
+
+async def _download_password_right(request: Request, stored: str, password: str) -> bool:
+    """A download password against its keyed hash (or, made before issue 18, its argon2 hash: it keeps
+    verifying and is not rewritten; the row is replaced within days by the next password anyway)."""
+    return (await hashing_pool.verify(secret_hashing.verify_random, _keys(request), stored, password)).ok
+
+
 def _live_password_hash(request: Request, link: Link) -> str | None:
     with session_scope(request.app.state.engine) as s:
         row = s.get(Enrollment, link.id)
@@ -315,7 +328,7 @@ async def _replay(request: Request, link: Link, step: str, asked: str) -> StepAn
         waited = 0.0
         while True:
             live = _live_password_hash(request, link)
-            if live and await asyncio.to_thread(verify_password, live, answer.download_password):
+            if live and await _download_password_right(request, live, answer.download_password):
                 return StepAnswer(200, {"download_password": answer.download_password})
             if waited >= ADOPTION_WAIT or (live and waited):
                 break
@@ -354,6 +367,8 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
             request, state if state != e.OTP else "otp_first")
     if not holds_step_cookie(request, link):
         return refusal(request, "otp_again")  # the URL alone is not enough: the OTP is
+    if not await _same_secret(request, link, question_id, answer):  # counted by the address throttle
+        return StepAnswer(400, {"error": "mismatch", "message": messages(request)("eu_err_device_secret")})
     draft_id, password = await _draft(link, request, question_id, answer)
     sealed_id = _seal(request, link, SECRET_STEP, asked, password)
     result = await _update(request, link, process.set_secret, Attempt(True, draft_id))
@@ -361,6 +376,18 @@ async def submit_secret(request: Request, token: str, question_id: str, answer: 
         _forget_step(request, result, draft_id, sealed_id)
         return await _replay(request, link, SECRET_STEP, asked) or refusal(request, result)
     return StepAnswer(200, {"download_password": password})
+
+
+async def _same_secret(request: Request, link: Link, question_id: str, answer: str) -> bool:
+    """A device the user added (L-4) registers with the user's own secret question and answer;
+    any other registration chooses them."""
+    with session_scope(request.app.state.engine) as s:
+        if devices.added_device_of(s, link.id) is None:
+            return True
+        user = s.get(LoginUser, link.login_user_id) if link.login_user_id else None
+        chosen, stored = (user.question_id, user.answer_hash) if user else (None, None)
+    return bool(stored) and chosen == question_id and (
+        await hashing_pool.verify_chosen(stored or "", e.normalise_answer(answer))).ok
 
 
 @throttled
@@ -371,8 +398,8 @@ async def submit_reissue_answer(request: Request, token: str, answer: str) -> St
     if e.answer_problem(answer):
         return _invalid(request, "answer", "eu_err_answer")
     answer_hash = _answer_hash(request, link)
-    correct = bool(answer_hash) and await asyncio.to_thread(verify_password, answer_hash or "",
-                                                             e.normalise_answer(answer))
+    correct = bool(answer_hash) and (await hashing_pool.verify_chosen(answer_hash or "",
+                                                                      e.normalise_answer(answer))).ok
     asked = answer_seal.fingerprint(e.normalise_answer(answer))
     draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
     sealed_id = _seal(request, link, REISSUE_STEP, asked, password) if correct else 0
@@ -400,8 +427,8 @@ async def submit_forgotten_password(request: Request, token: str, answer: str) -
     if state != e.DOWNLOAD:
         return refusal(request, state, lock_key=lock_key)
     answer_hash = _answer_hash(request, link)
-    correct = bool(answer_hash) and await asyncio.to_thread(verify_password, answer_hash or "",
-                                                             e.normalise_answer(answer))
+    correct = bool(answer_hash) and (await hashing_pool.verify_chosen(answer_hash or "",
+                                                                      e.normalise_answer(answer))).ok
     draft_id, password = await _draft(link, request, None, None) if correct else (0, "")
     result = await _update(request, link, process.reset_download_password, Attempt(correct, draft_id))
     if isinstance(result, str):
@@ -423,7 +450,7 @@ async def _replay_download(request: Request, link: Link, password: str) -> StepA
     kept = sealed_answers.live(request.app.state.engine, link.id, DOWNLOAD_STEP, utcnow())
     if not kept or not link.download_password_hash:
         return None  # looked at first: a password is hashed only when there is something to give
-    if not await asyncio.to_thread(verify_password, link.download_password_hash, password):
+    if not await _download_password_right(request, link.download_password_hash, password):
         return None
     return StepAnswer(200, pkcs12=kept[0], filename=f"{link.public_id}.p12")
 
@@ -437,7 +464,7 @@ def _pkcs12(request: Request, link: Link, password: str) -> bytes | None:
         if cert is None or cert.private_key_pem is None or cert.der is None:
             return None
         key_pem, der = cert.private_key_pem, cert.der
-    key = load_pem_private_key(key_pem.encode(), store_passphrase.passphrase(settings).encode())
+    key = open_login_key(key_pem, store_passphrase.passphrase(settings))
     chain = [c for c in (certificates.ca_certificate(engine, CLIENT_CA),) if c is not None]
     return to_pkcs12(x509.load_der_x509_certificate(der), key, chain, password)  # type: ignore[arg-type]
 
@@ -454,8 +481,8 @@ async def submit_download(request: Request, token: str, password: str) -> StepAn
         return await _replay_download(request, link, password) or refusal(request, link.state, lock_key=lock_key)
     if link.state != e.DOWNLOAD:
         return refusal(request, link.state, lock_key=lock_key)
-    correct = bool(link.download_password_hash) and await asyncio.to_thread(
-        verify_password, link.download_password_hash or "", password)
+    correct = bool(link.download_password_hash) and await _download_password_right(
+        request, link.download_password_hash or "", password)
     bundle = await asyncio.to_thread(_pkcs12, request, link, password) if correct else None
     if correct and bundle is None:
         return refusal(request, "unavailable")  # our fault, not a wrong password: nothing counted

@@ -5,7 +5,6 @@ Temporal cannot take a request, it is answered 503 (``processes.client.Unavailab
 enrollment row made for it is taken away again: nothing half-made is left.
 """
 
-import asyncio
 import re
 from typing import Annotated, Any
 
@@ -20,12 +19,12 @@ from api.deps import Config, Engine, Tenant, Workflows
 from api.errors import error
 from api.tenant_auth import TenantPrincipal
 from domain import enrollment as e
-from domain.credentials import hash_password
+from domain import secret_hashing
 from domain.email_address import NotAnEmailAddress, normalise_email
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings
 from processes import login_certificates as process
-from store import audit, certificates
+from store import audit, certificates, devices, login_users
 from store import passphrase as store_passphrase
 from store.db import session_scope
 from store.models import Enrollment, LoginUser, utcnow
@@ -112,7 +111,8 @@ def _registrations(engine: SqlEngine, tenant: TenantPrincipal, user_id: str) -> 
     with session_scope(engine) as s:
         rows = s.exec(select(Enrollment.public_id, Enrollment.workflow_id, Enrollment.state).where(
             Enrollment.tenant_id == tenant.id, Enrollment.user_id == user_id,
-            Enrollment.kind == "registration").order_by(col(Enrollment.id))).all()
+            Enrollment.kind == "registration",  # a device the user added is no invitation (L-4)
+            col(Enrollment.id).not_in(devices.device_enrollments())).order_by(col(Enrollment.id))).all()
         created = s.exec(select(TenantRow.created_at).where(TenantRow.id == tenant.id)).one()
     predecessor = rows[-1][0] if rows else f"first-{created.strftime('%Y%m%d%H%M%S%f')}"
     return predecessor, [w for _, w, state in rows if state not in e.ENDED]
@@ -129,7 +129,7 @@ async def invite(request: Request, body: Invitation, tenant: Tenant, engine: Eng
         if not await process.replace(processes, workflow_id):
             return error(request, 409, "invitation_in_progress")
     otp = e.new_otp()
-    otp_hash = await asyncio.to_thread(hash_password, otp)
+    otp_hash = secret_hashing.hash_code(store_passphrase.hashing_keys(settings), otp)  # keyed: microseconds
     expires_at = utcnow().replace(microsecond=0) + settings.otp_ttl
     public_id = e.new_public_id()
     workflow_id = process.registration_workflow_id(tenant.id, body.user_id, predecessor)
@@ -155,13 +155,12 @@ async def enrollment_status(request: Request, public_id: str, tenant: Tenant, en
 
 
 def _own_certificate(engine: SqlEngine, tenant: TenantPrincipal, serial: str) -> tuple[LoginUser, str] | None:
-    """The user whose current certificate this is, and the certificate's state."""
+    """The user whose current certificate this is (any of their devices', L-4), and its state."""
     if not SERIAL.match(serial):
         return None
     with session_scope(engine) as s:
-        user = s.exec(select(LoginUser).where(LoginUser.tenant_id == tenant.id,
-                                              LoginUser.certificate_serial == serial)).first()
-        if user is None:
+        user = login_users.user_for_certificate(s, serial)
+        if user is None or user.tenant_id != tenant.id:
             return None
         cert = certificates.known_certificate(s, CLIENT_CA, serial)
         return user, cert.state

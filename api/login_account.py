@@ -13,7 +13,6 @@ again, is what identifies the session. Logging out ends the holder's sessions, a
 visit with the certificate is a new login.
 """
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -23,15 +22,14 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from api import client_certs, csrf, errors, nul_guard, sessions, throttle
+from api import client_certs, csrf, errors, hashing_pool, nul_guard, sessions, throttle
 from api.i18n import messages, request_language
 from api.rendering import render
 from api.security_headers import SecurityHeaders
 from domain import enrollment as e
-from domain.credentials import hash_password, verify_password
 from domain.pki.hierarchy import CLIENT_CA
 from domain.settings import Settings, load_settings
-from store import audit, certificates, login_users
+from store import audit, certificates, devices, login_users, totp
 from store.db import engine_for, session_scope
 from store.models import EndUserSession, LoginEvent, LoginUser, Tenant, utcnow
 
@@ -84,6 +82,7 @@ def require_holder(request: Request) -> Holder:
         s.add(LoginEvent(login_user_id=user_id, certificate_serial=serial,
                          address=throttle.client_address(request)[:64],
                          user_agent=request.headers.get("user-agent", "")[:300]))
+        devices.note_login(s, user_id, serial)  # the device list's 最終ログイン (L-4)
         return Holder(user_id, serial, csrf, token, True)
 
 
@@ -135,7 +134,8 @@ def _account(request: Request, holder: Holder) -> dict[str, object]:
         return {"user_id": user.user_id, "certificate_name": user.certificate_name, "email": user.email,
                 "website": tenant.name if tenant else "", "serial": cert.serial, "status": cert.state,
                 "not_before": cert.not_before, "not_after": cert.not_after,
-                "question": question.text(lang) if question else ""}
+                "question": question.text(lang) if question else "",
+                "login_method": user.login_method}
 
 
 def create_account_app(settings: Settings | None = None) -> FastAPI:
@@ -158,6 +158,13 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     errors.install(app)
+    from api import login_method  # it builds on this module's Holder and pages
+    app.include_router(login_method.router)
+    from api.login_devices import router as devices_router  # its pages use this module's holder (L-4)
+    app.include_router(devices_router)
+    from api import oidc_authorize  # the OpenID Connect authorization endpoint (issue 19)
+    app.include_router(oidc_authorize.router)
+    totp.configure(app.state.engine, settings)
 
     @app.get("/")
     async def root() -> RedirectResponse:
@@ -187,7 +194,9 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/account/history", response_class=HTMLResponse)
     async def history(request: Request, holder: Current) -> Response:
-        return _page(request, holder, "history.html", logins=login_history(request, holder))
+        logins = login_history(request, holder)
+        from api.oidc_authorize import history_places  # the tenant each OpenID Connect login was for
+        return _page(request, holder, "history.html", logins=logins, places=history_places(request, logins))
 
     @app.post("/account/logout", response_class=HTMLResponse)
     async def logout(request: Request, holder: Current, csrf_token: Annotated[str, Form()] = "") -> Response:
@@ -232,9 +241,9 @@ async def change_secret_answer(request: Request, holder: Holder, current: str, q
     with session_scope(request.app.state.engine) as s:
         user = s.get(LoginUser, holder.user_id)
         current_hash = user.answer_hash if user else None
-    if not current_hash or not await asyncio.to_thread(verify_password, current_hash, e.normalise_answer(current)):
+    if not current_hash or not (await hashing_pool.verify_chosen(current_hash, e.normalise_answer(current))).ok:
         return 400, t("acct_err_current_answer")
-    new_hash = await asyncio.to_thread(hash_password, e.normalise_answer(answer))
+    new_hash = await hashing_pool.hash_chosen(e.normalise_answer(answer))
     with session_scope(request.app.state.engine) as s:
         user = s.get(LoginUser, holder.user_id)
         assert user is not None

@@ -13,7 +13,7 @@ from sqlmodel import select
 from api import sessions
 from api.errors import ApiError
 from api.sessions import STAFF
-from domain import credentials
+from domain import credentials, secret_hashing
 from domain.settings import Settings
 from store import audit
 from store.db import session_scope
@@ -51,6 +51,7 @@ class LoginRefused(Exception):
 
 def login(engine: Engine, settings: Settings, username: str, password: str) -> tuple[str, StaffPrincipal]:
     """A new session (a fresh token every time) or LoginRefused("invalid"). Every attempt is audited.
+    Blocking (argon2id): the web process calls it in ``api.hashing_pool`` (``throttle.password_login``).
 
     Wrong guesses are counted by ``api.throttle`` (per name and per address, locks that expire),
     never on the account: nobody can lock a colleague out for good or end their sessions.
@@ -58,15 +59,15 @@ def login(engine: Engine, settings: Settings, username: str, password: str) -> t
     username = username.strip()
     with session_scope(engine) as s:
         staff = s.exec(select(StaffUser).where(StaffUser.username == username)).first()
-        ok = credentials.verify_password(staff.password_hash if staff else DUMMY_HASH, password)
-        if staff is None or not ok:
+        verdict = secret_hashing.verify_chosen(staff.password_hash if staff else DUMMY_HASH, password)
+        if staff is None or not verdict.ok:
             subject = f"staff:{staff.id}" if staff else "staff:unknown"
             audit.record(s, f"staff:{username[:64]}", "staff.login_failed", subject,
                          reason="wrong password" if staff else "unknown user")
             s.commit()  # kept although we refuse (the scope rolls back on the exception)
             raise LoginRefused("invalid")
-        if credentials.needs_rehash(staff.password_hash):
-            staff.password_hash = credentials.hash_password(password)
+        if verdict.rehash:
+            staff.password_hash = secret_hashing.hash_chosen(password)
             s.add(staff)
         token, csrf = sessions.open_session(s, STAFF, int(staff.id or 0))
         audit.record(s, f"staff:{username}", "staff.login", f"staff:{staff.id}")

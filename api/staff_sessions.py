@@ -32,16 +32,16 @@ class Credentials(BaseModel):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX)
 
 
-def _login(request: Request, username: str, password: str) -> tuple[str, staff_auth.StaffPrincipal]:
+async def _login(request: Request, username: str, password: str) -> tuple[str, staff_auth.StaffPrincipal]:
     """``staff_auth.login`` behind the throttle (``throttle.Throttled``: too many failures)."""
-    return throttle.password_login(request, STAFF, username, lambda: staff_auth.login(
+    return await throttle.password_login(request, STAFF, username, lambda: staff_auth.login(
         request.app.state.engine, request.app.state.settings, username, password))
 
 
 @router.post("/api/v1/staff/session")
 async def open_session(request: Request, body: Credentials) -> JSONResponse:
     try:
-        token, principal = _login(request, body.username, body.password)
+        token, principal = await _login(request, body.username, body.password)
     except throttle.Throttled as throttled:
         return throttle.answer(request, throttled)
     except staff_auth.LoginRefused as refused:
@@ -81,7 +81,7 @@ async def login(request: Request, settings: Config, username: Annotated[str, For
     if missing:  # nothing to check: not a guess, never counted
         return desk_page(request, "desk/login.html", None, status=422, field_errors=missing, **page)
     try:
-        token, _ = _login(request, username, password)
+        token, _ = await _login(request, username, password)
     except throttle.Throttled as throttled:
         return throttle.as_refusal(desk_page(request, "desk/login.html", None,
                                              error=throttle.message(request, throttled), **page), throttled)

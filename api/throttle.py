@@ -14,7 +14,7 @@ from typing import TypeVar
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from api import client_certs
+from api import client_certs, hashing_pool
 from api.errors import error, text
 from api.staff_auth import LoginRefused
 from domain import throttle as policy
@@ -91,8 +91,11 @@ def name_policy(request: Request) -> policy.Backoff:
     return policy.Backoff(free=request.app.state.settings.login_max_failures)
 
 
-def password_login(request: Request, kind: str, name: str, attempt: Callable[[], T]) -> T:
+async def password_login(request: Request, kind: str, name: str, attempt: Callable[[], T]) -> T:
     """A password login for ``name`` (an access key, a username) behind the throttle.
+
+    The throttle answers on the event loop, before any work; ``attempt`` (its argon2 verification)
+    runs in ``api.hashing_pool``, so a burst of guesses waits there and not in everyone's way.
 
     Every "invalid" counts (a wrong name or password, and a bound account's missing client
     certificate, which is answered alike); an expired initial password, told only to whoever knows
@@ -101,7 +104,7 @@ def password_login(request: Request, kind: str, name: str, attempt: Callable[[],
     key = policy.name_key(kind, name)
     check(request, policy.LOGIN, key)
     try:
-        result = attempt()
+        result = await hashing_pool.run(attempt)
     except LoginRefused as refused:
         if refused.code == "invalid":
             failed(request, policy.LOGIN, key)

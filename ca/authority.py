@@ -39,6 +39,7 @@ from domain.pki.hierarchy import (
     build_hierarchy,
     encrypt_key,
 )
+from domain.pki.key_encryption import seal_login_key
 from domain.pki.lint import tolerating_url_host
 from domain.pki.profiles import (
     EvSubject,
@@ -277,7 +278,7 @@ def issue_login(engine: Engine, settings: Settings, request_key: str, certificat
         cert = issue_login_certificate(certificate_name, key, ca, settings.resolved_public_url, now or utcnow(),
                                        serial=int(row.serial, 16))
     return _store(engine, settings, row, cert, ca.certificate, actor,
-                  private_key_pem=encrypt_key(key, passphrase(settings)))
+                  private_key_pem=seal_login_key(key, passphrase(settings)))
 
 
 # --- revocation and publication ----------------------------------------------------------

@@ -29,6 +29,26 @@ def _parser() -> argparse.ArgumentParser:
     tc = tsub.add_parser("create", help="create a tenant and print its API key (shown once)")
     tc.add_argument("name")
     tc.add_argument("--json", action="store_true")
+    tk = tsub.add_parser("contract", help="show or set a tenant's contract: devices per user, login methods")
+    tk.add_argument("name")
+    tk.add_argument("--max-devices", type=int, help="devices a user may hold (1-100)")
+    tk.add_argument("--login-methods", help="comma-separated: certificate,otp,certificate+otp")
+    tk.add_argument("--json", action="store_true")
+    tu = tsub.add_parser("unlock-otp", help="end a user's one-time password lock (after wrong codes), "
+                                            "once support has confirmed who is asking")
+    tu.add_argument("name", metavar="TENANT")
+    tu.add_argument("user_id")
+    tcl = tsub.add_parser("client", help="a tenant's OpenID Connect clients (its websites' logins)")
+    tcl_sub = tcl.add_subparsers(dest="client_action", required=True)
+    tca = tcl_sub.add_parser("add", help="register a client; prints its client id and secret (shown once)")
+    tca.add_argument("name", metavar="TENANT")
+    tca.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+    tca.add_argument("--scopes", default="openid profile email")
+    tca.add_argument("--client-name", default="")
+    tca.add_argument("--auth-method", default="client_secret_basic",
+                     help="client_secret_basic, client_secret_post or private_key_jwt (with --jwks)")
+    tca.add_argument("--jwks", metavar="FILE", help="the client's public keys (JWKS JSON) for private_key_jwt")
+    tca.add_argument("--json", action="store_true")
 
     customer = sub.add_parser("customer", help="server certificate portal customers")
     csub = customer.add_subparsers(dest="action", required=True)
@@ -63,6 +83,73 @@ def _parser() -> argparse.ArgumentParser:
 
 def _emit(as_json: bool, data: dict[str, object], text: str) -> None:
     print(json.dumps(data, ensure_ascii=False) if as_json else text)
+
+
+def _tenant_contract(engine: Engine, args: argparse.Namespace) -> int:
+    from domain import devices as device_rules
+    from domain.messages import translator
+    from store import devices
+
+    methods = [m.strip() for m in args.login_methods.split(",") if m.strip()] if args.login_methods is not None \
+        else None
+    problems = device_rules.contract_problems(args.max_devices, methods)
+    if problems:
+        t = translator("en")
+        for field, key in problems.items():
+            print(f"certdesk: {field}: {t(key)}", file=sys.stderr)
+        return 2
+    try:
+        contract = devices.set_contract_of(engine, args.name, accounts.OPERATOR, args.max_devices,
+                                           tuple(dict.fromkeys(methods)) if methods is not None else None)
+    except LookupError as exc:
+        print(f"certdesk: {exc}", file=sys.stderr)
+        return 1
+    _emit(args.json, {"max_devices": contract.max_devices, "login_methods": list(contract.login_methods)},
+          f"tenant {args.name!r}: up to {contract.max_devices} devices per user; login methods: "
+          f"{', '.join(contract.login_methods)}")
+    return 0
+
+
+def _tenant_client_add(engine: Engine, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from domain.messages import translator
+    from store import oidc
+    from store.db import session_scope
+
+    jwks = json.loads(Path(args.jwks).read_text()) if args.jwks else None
+    with session_scope(engine) as s:
+        tenant = oidc.tenant_by_name(s, args.name)
+        if tenant is None:
+            print(f"certdesk: no tenant named {args.name!r}", file=sys.stderr)
+            return 1
+        try:
+            client, secret = oidc.add_client(s, int(tenant.id or 0), args.redirect_uris, name=args.client_name,
+                                             scopes=args.scopes, auth_method=args.auth_method, jwks=jwks,
+                                             actor=accounts.OPERATOR)
+        except oidc.ClientRefused as refused:
+            print(f"certdesk: {refused.field}: {translator('en')(refused.key)}", file=sys.stderr)
+            return 2
+        data = {"client_id": client.client_id, "client_secret": secret, "redirect_uris": client.redirect_uris,
+                "scopes": client.scopes, "token_endpoint_auth_method": client.auth_method}
+    _emit(args.json, data, f"client {data['client_id']} of tenant {args.name!r} registered"
+          + (f"\nclient secret (shown once): {secret}" if secret else ""))
+    return 0
+
+
+def _tenant_unlock_otp(engine: Engine, args: argparse.Namespace) -> int:
+    from store import totp
+    from store.db import session_scope
+
+    try:
+        with session_scope(engine) as s:
+            was_locked = totp.unlock_user(s, args.name, args.user_id, accounts.OPERATOR)
+    except LookupError as exc:
+        print(f"certdesk: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"user {args.user_id!r} of tenant {args.name!r}: one-time password "
+          + ("unlocked" if was_locked else "was not locked"))
+    return 0
 
 
 async def _start_timer(settings: Settings, new: accounts.NewCustomer) -> bool:
@@ -139,6 +226,12 @@ def run(argv: list[str] | None = None) -> int:
         print("certdesk: database schema is up to date")
         return 0
     try:
+        if args.command == "tenant" and args.action == "client":
+            return _tenant_client_add(engine, args)
+        if args.command == "tenant" and args.action == "unlock-otp":
+            return _tenant_unlock_otp(engine, args)
+        if args.command == "tenant" and args.action == "contract":
+            return _tenant_contract(engine, args)
         if args.command == "tenant":
             _, key = accounts.create_tenant(engine, args.name)
             _emit(args.json, {"api_key": key}, f"tenant {args.name!r} created\nAPI key (shown once): {key}")

@@ -30,6 +30,7 @@ from processes import contracts
 from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle, connect
+from processes.oidc import ensure_oidc_key_schedule
 from processes.pki import ensure_crl_schedule
 from store import accounts
 from store import contracts as contract_records
@@ -167,6 +168,8 @@ async def run(settings: Settings) -> int:
         processes = Processes(TemporalHandle(settings, client), settings)
         if await ensure_crl_schedule(processes):
             say("certdesk: scheduled CRL publication")
+        if await ensure_oidc_key_schedule(processes):
+            say("certdesk: scheduled OpenID Connect signing key rotation")
         started = await reconcile_timers(processes, settings)
         if started:
             say(f"certdesk: started {started} pending timer(s)")

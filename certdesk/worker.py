@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -18,9 +19,12 @@ from activities.calendar import business_deadlines
 from activities.contact_changes import ContactChangeActivities
 from activities.context import ActivityContext
 from activities.contracts import ContractActivities
+from activities.devices import DeviceActivities
 from activities.login_certificates import LoginCertActivities
 from activities.login_handover import LoginHandoverActivities
+from activities.login_methods import LoginMethodActivities
 from activities.mail import MailActivities
+from activities.oidc_keys import OidcKeyActivities
 from activities.pki import PkiActivities
 from activities.tasks import TaskActivities
 from activities.vetting import DomainValidationActivities, PerspectiveActivities
@@ -38,7 +42,11 @@ def activities_for(ctx: ActivityContext) -> list:
     contracts = ContractActivities(ctx)
     contact_changes = ContactChangeActivities(ctx)
     handovers = LoginHandoverActivities(ctx)
+    devices = DeviceActivities(ctx)
+    login_methods = LoginMethodActivities(ctx)
     return [
+        login_methods.mail_login_method_changed,
+        devices.invite_device,
         handovers.handover_facts,
         handovers.invite_new_person,
         handovers.bind_new_certificate,
@@ -93,6 +101,7 @@ def activities_for(ctx: ActivityContext) -> list:
         tasks.escalate_task,
         mail.send_email,
         pki.publish_crls,
+        OidcKeyActivities(ctx).rotate_oidc_keys,
     ]
 
 
@@ -104,10 +113,32 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def metrics_runtime(address: str) -> Runtime:
+    """A Temporal SDK runtime whose metrics (``temporal_*``: polls, task latencies, slots) Prometheus
+    scrapes on ``address`` ("host:port"), CERTDESK_WORKER_METRICS_ADDRESS."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+def install_metrics_runtime(settings: Settings) -> None:
+    """With CERTDESK_WORKER_METRICS_ADDRESS: the default runtime, before any client is made, so every
+    client (and worker) of this process reports."""
+    if settings.worker_metrics_address:
+        Runtime.set_default(metrics_runtime(settings.worker_metrics_address), error_if_already_set=True)
+
+
+# Workflows kept in memory between their tasks (the SDK's default is 1,000). Each sandboxed instance
+# costs ~0.1 MB, and most of certdesk's processes wait days on a timer, so a large cache holds idle
+# ones: with 10,000 waiting (bench/waiting.py) the default took the worker from ~250 MB to ~370 MB.
+# An evicted process replays its short history on its next task (milliseconds). It must be at least
+# the concurrent workflow tasks (the SDK's default 100), which is what is active at one moment.
+MAX_CACHED_WORKFLOWS = 256
+
+
 def build_worker(client: Client, settings: Settings, **options: Any) -> Worker:
     ctx = ActivityContext.from_settings(settings)
     # Activities are synchronous (database, SMTP): they run in threads.
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=16)
+    options.setdefault("max_cached_workflows", MAX_CACHED_WORKFLOWS)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -123,6 +154,7 @@ def build_worker(client: Client, settings: Settings, **options: Any) -> Worker:
 async def main() -> None:
     from datetime import timedelta
 
+    from api import logging_json
     from ca import at_rest, authority
     from domain.pki.errors import CaConfigurationError
     from processes.connection import connect
@@ -130,6 +162,8 @@ async def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    logging_json.install(settings.log_format)
+    install_metrics_runtime(settings)
     try:
         at_rest.prepare(settings)  # no passphrase in production: refuse; files 0600, folders 0700
     except CaConfigurationError as exc:

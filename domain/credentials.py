@@ -2,7 +2,8 @@
 
 Passwords (chosen or initial) are hashed with argon2id. API keys carry 256 random
 bits, so a SHA-256 digest stores them safely and lets each request verify in
-microseconds; the key id in front finds the row without a scan.
+microseconds; the key id in front finds the row without a scan. Which hash each other
+kind of secret gets (one-time and download passwords, secret answers): ``domain.secret_hashing``.
 """
 
 import hashlib

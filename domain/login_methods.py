@@ -32,3 +32,10 @@ def amr(presented: frozenset[str]) -> list[str]:
     """``amr`` for the factors a login presented: ["x509"], ["otp"], or ["mfa", "otp", "x509"]."""
     values = sorted({"certificate": "x509", "otp": "otp"}[f] for f in presented)
     return ["mfa", *values] if len(values) > 1 else values
+
+
+def message_name(method: str) -> str:
+    """The method's part of its message keys (``lm_method_<name>``, ``lm_about_<name>``): "certificate_otp"."""
+    if method not in METHODS:
+        raise ValueError(f"unknown login method {method!r}")
+    return method.replace("+", "_")

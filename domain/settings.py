@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     tls_port: int = Field(8443, ge=1, le=65535)
     public_url: str | None = None
+    # Where browsers reach the account pages with a login certificate (the OpenID Connect authorization
+    # endpoint is there); unset: https://CERTDESK_API_HOST:CERTDESK_TLS_PORT (certdesk up's own port).
+    account_public_url: str | None = None
     smtp_host: str | None = None
     smtp_port: int = Field(1025, ge=1, le=65535)
     mail_from: str = "certdesk@localhost"
@@ -108,6 +111,18 @@ class Settings(BaseSettings):
     # /dev/dns edits; 0 picks a free one. The website-file method's development server listens on
     # CERTDESK_DCV_HTTP_PORT when that is set, else on a free port the setting is pointed at.
     dev_dns_port: int = Field(0, ge=0, le=65535)
+
+    # OCSP answers from memory (store/ocsp_cache.py): how many pre-signed responses each web process
+    # keeps (0: none), and how often it reads the revocation feed: 0 before every answer (a
+    # revocation is served at once); N: at most every N ms (a revocation may be served N ms late).
+    ocsp_cache_size: int = Field(100_000, ge=0)
+    ocsp_cache_check_ms: int = Field(0, ge=0, le=60_000)
+    # Prometheus metrics, each on its own "host:port" (never the public port; unset: not served):
+    # the web app's (api/metrics.py) and the Temporal worker's SDK runtime (certdesk/worker.py).
+    api_metrics_address: str | None = Field(None, pattern=r"^[^\s:]*:\d{1,5}$")
+    worker_metrics_address: str | None = Field(None, pattern=r"^[^\s:]*:\d{1,5}$")
+    # "json": one JSON line per request and per log record (certdesk/logging_json.py).
+    log_format: str = Field("text", pattern="^(text|json)$")
 
     @field_validator("trusted_proxies")
     @classmethod

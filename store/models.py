@@ -43,6 +43,10 @@ class Tenant(SQLModel, table=True):
     api_key_id: str = Field(max_length=32, unique=True, index=True)
     api_key_digest: str = Field(max_length=64)
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    # The contract (L-4, L-5): devices a user may hold, and the login methods users may choose
+    # (comma-separated, domain/login_methods.py).
+    max_devices: int = Field(default=3)
+    login_methods: str = Field(default="certificate", max_length=100)
 
 
 class Customer(SQLModel, table=True):
@@ -378,7 +382,29 @@ class LoginUser(SQLModel, table=True):
     question_id: str | None = Field(default=None, max_length=40)
     answer_hash: str | None = Field(default=None, max_length=200)  # argon2id of the normalised answer
     certificate_serial: str | None = Field(default=None, max_length=64, index=True)  # the one in use
+    login_method: str = Field(default="certificate", max_length=20)  # L-5: domain.login_methods.METHODS
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class LoginTotp(SQLModel, table=True):
+    """A login user's authenticator app (L-5): the TOTP secret sealed (``domain.totp.seal``), never plain.
+
+    ``pending_sealed`` is a secret being enrolled (shown as a QR code, not yet confirmed by a first
+    code); ``secret_sealed`` the confirmed one logins check. ``last_step`` is the last accepted
+    time-step (a code is accepted once, RFC 6238 §5.2); ``failures`` counts wrong codes since the
+    last right one and ``locked_at`` is set when they reach the limit.
+    """
+
+    __tablename__ = "login_totp"
+
+    login_user_id: int = Field(foreign_key="login_user.id", primary_key=True)
+    secret_sealed: str | None = Field(default=None, max_length=200)
+    pending_sealed: str | None = Field(default=None, max_length=200)
+    confirmed_at: datetime | None = ts()
+    last_step: int | None = Field(default=None)
+    failures: int = Field(default=0)
+    locked_at: datetime | None = ts()
     updated_at: datetime = ts(nullable=False, default_factory=utcnow)
 
 
@@ -386,7 +412,8 @@ class Enrollment(SQLModel, table=True):
     """One registration (kind ``registration``) or reissue (``reissue``) and its download.
 
     The workflow decides; this row mirrors its state for lists and lookups. Secrets are
-    stored only as argon2id hashes; the link token is a MAC over ``public_id``.
+    stored only as hashes (``domain.secret_hashing``: keyed, or argon2id before issue 18); the
+    link token is a MAC over ``public_id``.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -457,6 +484,8 @@ class LoginEvent(SQLModel, table=True):
     at: datetime = ts(nullable=False, default_factory=utcnow, index=True)
     address: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)
+    # The OpenID Connect client (a tenant's website) this login was for; None: the account pages.
+    oidc_client_id: int | None = Field(default=None, foreign_key="oidc_client.id")
 
 
 class EndUserSession(SQLModel, table=True):
@@ -553,3 +582,120 @@ class Coupon(SQLModel, table=True):
     used_at: datetime | None = ts()
     issued_by: str = Field(max_length=80)
     created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class Device(SQLModel, table=True):
+    """A login user's device (端末, L-4): its own email, type and certificate.
+
+    The user's first certificate is their first device; a device the user adds gets its
+    certificate through its own registration (``enrollment_id``), so each device holds its own
+    key. ``removed_at`` set: deleted, its certificate revoked.
+    """
+
+    __tablename__ = "device"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    email: str = Field(max_length=254)
+    device_type: str = Field(max_length=20)  # domain/devices.py DEVICE_TYPES
+    certificate_serial: str | None = Field(default=None, max_length=64, index=True)
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+    updated_at: datetime = ts(nullable=False, default_factory=utcnow)
+    last_login_at: datetime | None = ts()
+    removed_at: datetime | None = ts()
+
+
+# --- OpenID Connect provider (issue 19) ---
+class OidcClient(SQLModel, table=True):
+    """A tenant's website that logs its users in through certdesk (an OpenID Connect relying party)."""
+
+    __tablename__ = "oidc_client"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True, index=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(default="", max_length=200)
+    auth_method: str = Field(max_length=40)  # client_secret_basic | client_secret_post | private_key_jwt
+    secret_digest: str | None = Field(default=None, max_length=64)  # SHA-256 of a 256-bit random secret
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # private_key_jwt
+    redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scopes: str = Field(default="openid", max_length=200)  # allowed, space-separated
+    created_at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class OidcSigningKey(SQLModel, table=True):
+    """An ID token signing key (not a CA key): the private key sealed under a key derived from the
+    passphrase. The newest unretired key signs; a retired one stays in the JWKS until ``drop_after``."""
+
+    __tablename__ = "oidc_signing_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kid: str = Field(max_length=64, unique=True)  # also the rotation's business key
+    alg: str = Field(max_length=10)
+    sealed_private_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    public_jwk: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = ts(nullable=False)
+    retired_at: datetime | None = ts()
+    drop_after: datetime | None = ts()
+
+
+class OidcCode(SQLModel, table=True):
+    """An authorization code (stored as a digest), used at most once."""
+
+    __tablename__ = "oidc_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_digest: str = Field(max_length=64, unique=True)
+    client_id: int = Field(foreign_key="oidc_client.id", index=True)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    redirect_uri: str = Field(sa_column=Column(Text, nullable=False))
+    scope: str = Field(max_length=200)
+    nonce: str | None = Field(default=None, max_length=255)
+    code_challenge: str = Field(max_length=128)
+    code_challenge_method: str = Field(max_length=10)
+    auth_time: datetime = ts(nullable=False)
+    amr: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    acr: str = Field(max_length=100)
+    expires_at: datetime = ts(nullable=False)
+    used_at: datetime | None = ts()
+
+
+class OidcToken(SQLModel, table=True):
+    """An access token (stored as a digest) for userinfo; revocable."""
+
+    __tablename__ = "oidc_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_digest: str = Field(max_length=64, unique=True)
+    client_id: int = Field(foreign_key="oidc_client.id", index=True)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    code_id: int | None = Field(default=None, foreign_key="oidc_code.id", index=True)
+    scope: str = Field(max_length=200)
+    issued_at: datetime = ts(nullable=False, default_factory=utcnow)
+    expires_at: datetime = ts(nullable=False)
+    revoked_at: datetime | None = ts()
+
+
+class OidcConsent(SQLModel, table=True):
+    """A user's consent to give a tenant's websites the scopes named (asked the first time per tenant)."""
+
+    __tablename__ = "oidc_consent"
+    __table_args__ = (UniqueConstraint("login_user_id", "tenant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    login_user_id: int = Field(foreign_key="login_user.id", index=True)
+    tenant_id: int = Field(foreign_key="tenant.id")
+    scopes: str = Field(max_length=200)
+    at: datetime = ts(nullable=False, default_factory=utcnow)
+
+
+class OidcAssertion(SQLModel, table=True):
+    """A private_key_jwt client assertion's ``jti``, so that each assertion is used once (OIDC Core 9)."""
+
+    __tablename__ = "oidc_assertion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    jti_digest: str = Field(max_length=64, unique=True)  # of client id and jti
+    expires_at: datetime = ts(nullable=False, index=True)
+# --- end OpenID Connect provider ---

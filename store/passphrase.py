@@ -1,9 +1,11 @@
-"""The passphrase that encrypts private keys at rest (CA keys, undelivered login keys) and keys link tokens."""
+"""The passphrase that encrypts private keys at rest (CA keys, undelivered login keys) and keys link
+tokens and the hashes of one-time and download passwords."""
 
 import os
 import secrets
 
 from domain.pki.errors import CaConfigurationError
+from domain.secret_hashing import HashingKeys
 from domain.settings import Settings
 
 FILE_NAME = "ca-passphrase"  # development only: a random passphrase in the data directory
@@ -26,3 +28,8 @@ def passphrase(settings: Settings) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def hashing_keys(settings: Settings) -> HashingKeys:
+    """The keys of ``domain.secret_hashing`` (configuration, never in the database they protect)."""
+    return HashingKeys.from_passphrase(passphrase(settings))

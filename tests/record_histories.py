@@ -327,6 +327,62 @@ async def record_login_registration(env: WorkflowEnvironment, tmp: Path) -> None
             (HISTORIES / "LoginCertRegistration-expired.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_device_registration(env: WorkflowEnvironment, tmp: Path) -> None:
+    """A device the user added (L-4): the registration mails its one-time password, the user's
+    secret question is answered, the device's own certificate is downloaded."""
+    import re
+
+    from sqlmodel import select
+
+    from domain import devices as device_rules
+    from domain import enrollment as e
+    from processes.client import Processes
+    from processes.connection import TemporalHandle
+    from processes.devices import device_workflow_id, start_device_registration
+    from store import devices
+    from store.db import session_scope
+    from store.models import Enrollment, LoginUser, utcnow
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        async with await _drive_login(env, settings, engine) as http:
+            _, token, password = await _registered(http, env, "u-1")
+            await http.post(f"/api/v1/downloads/{token}", json={"download_password": password})
+            with session_scope(engine) as s:
+                user = s.exec(select(LoginUser).where(LoginUser.user_id == "u-1")).one()
+                public_id = e.new_public_id()
+                enrollment = Enrollment(public_id=public_id, kind="registration", tenant_id=user.tenant_id,
+                                        user_id=user.user_id, email="phone@example.jp",
+                                        certificate_name=user.certificate_name, login_user_id=user.id,
+                                        expires_at=utcnow() + settings.otp_ttl,
+                                        workflow_id=device_workflow_id(public_id))
+                devices.add_device(s, user, device_rules.DeviceForm("phone@example.jp", "smartphone"), enrollment,
+                                   "end_user:1")
+                enrollment_id = int(enrollment.id or 0)
+            await start_device_registration(Processes(TemporalHandle(settings, env.client), settings),
+                                            enrollment_id, public_id, lambda: None)
+            for _ in range(100):
+                mail = [m for m in dev_mailbox.list_mail(tmp / "mailbox") if "phone@example.jp" in m.recipients]
+                if mail:
+                    break
+                await env.sleep(timedelta(seconds=1))
+            body = mail[0].body
+            link = re.search(r"/enroll/(\S+)", body).group(1)  # type: ignore[union-attr]
+            otp = re.search(r"\n\s+(\d{8})\s*\n", body).group(1)  # type: ignore[union-attr]
+            await http.post(f"/api/v1/enroll/{link}/otp", json={"one_time_password": otp})
+            secret = await http.post(f"/api/v1/enroll/{link}/secret",
+                                     json={"question_id": "first_pet", "answer": "Pochi"})
+            for _ in range(100):
+                if (await http.get(f"/api/v1/enrollments/{public_id}")).json()["status"] == "download":
+                    break
+                await env.sleep(timedelta(seconds=1))
+            await http.post(f"/api/v1/downloads/{link}",
+                            json={"download_password": secret.json()["download_password"]})
+            handle = env.client.get_workflow_handle(device_workflow_id(public_id))
+            await env.sleep(timedelta(seconds=settings.answer_replay_window.total_seconds() + 60))
+            await handle.result()
+            (HISTORIES / "LoginCertRegistration-device.json").write_text((await handle.fetch_history()).to_json())
+
+
 async def record_login_forgotten_password(env: WorkflowEnvironment, tmp: Path) -> None:
     """A registration whose download password was sealed for its browser (the window's timer
     forgets it), then forgotten: wrong answers lock the reset, support unlocks, the right answer
@@ -687,6 +743,38 @@ def _subject():  # type: ignore[no-untyped-def]
     return OrganisationSubject("JP", "Example KK", "Tokyo", "Chiyoda-ku")
 
 
+async def record_login_method_notice(env: WorkflowEnvironment, tmp: Path) -> None:
+    from activities.login_methods import LoginMethodChange
+    from store.db import session_scope
+    from store.models import LoginUser
+    from workflows.login_method_notice import LoginMethodNotice, workflow_id
+
+    async with recording_stack(env, tmp) as (settings, engine):
+        tenant_id, _ = accounts.create_tenant(engine, "記録ショップ")
+        with session_scope(engine) as s:
+            user = LoginUser(tenant_id=tenant_id, user_id="u-rec", email="u-rec@example.jp",
+                             certificate_name="Kiroku Taro", login_method="otp")
+            s.add(user)
+            s.flush()
+            user_id = int(user.id or 0)
+        change = LoginMethodChange(user_id, "certificate", "otp", (await env.get_current_time()).isoformat())
+        handle = await env.client.start_workflow(LoginMethodNotice.run, change, id=workflow_id(change),
+                                                 task_queue=settings.task_queue)
+        await handle.result()
+        (HISTORIES / "LoginMethodNotice.json").write_text((await handle.fetch_history()).to_json())
+
+
+async def record_oidc_key_rotation(env: WorkflowEnvironment, tmp: Path) -> None:
+    """The first run makes the first ID token signing key."""
+    from workflows.oidc_keys import OidcKeyRotation
+
+    async with recording_stack(env, tmp) as (settings, _engine):
+        handle = await env.client.start_workflow(OidcKeyRotation.run, id="oidc-key-rotation-record",
+                                                 task_queue=settings.task_queue)
+        assert (await handle.result()).created
+        (HISTORIES / "OidcKeyRotation.json").write_text((await handle.fetch_history()).to_json())
+
+
 RECORDERS = {
     "InitialPasswordExpiry": record_initial_password,
     "CrlPublication": record_crl_publication,
@@ -697,6 +785,7 @@ RECORDERS = {
     "LoginCertRegistration": record_login_registration,
     "LoginCertReissue": record_login_reissue,
     "LoginCertRegistration-forgotten": record_login_forgotten_password,  # run it by this name
+    "LoginCertRegistration-device": record_device_registration,  # a device added (L-4): run it by this name
     "DomainValidation": record_domain_validation,
     "Contract": record_contract,
     "ContactChange": record_contact_change,
@@ -706,6 +795,8 @@ RECORDERS = {
                                                         only=("issued", "replacement", "switch"), prefix="contract"),
     "DomainValidation-email": record_domain_validation_email,  # a scenario of its own: run it by this name
     "PortalLoginHandover": record_login_handover,
+    "LoginMethodNotice": record_login_method_notice,
+    "OidcKeyRotation": record_oidc_key_rotation,
 }
 
 

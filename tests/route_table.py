@@ -84,6 +84,9 @@ class Access:
     refuses_credentials: bool = False  # a login: 401 is its answer to the empty credentials sent
     probe: Any = None  # a valid JSON body, sent where the answer must refuse the ids or the token
     named: tuple[str, ...] = ()  # form fields given the caller's name: a per-name throttle counts each apart
+    # A browser form on the account app with no session: sent without Origin (as here), the CSRF guard
+    # refuses it with 403 (api/csrf.py: the certificate is ambient), which is then its answer.
+    origin_only: bool = False
 
 
 PUBLIC, DEV = Access("public"), Access("dev")
@@ -243,6 +246,11 @@ MAIN: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/login-users/{user_id}"): TENANT,
     ("POST", "/api/v1/login-certificates/{serial}/reissue"): TENANT,
     ("POST", "/api/v1/login-certificates/{serial}/revoke"): Access("tenant", last=True),
+    # Devices and the contract (L-4, api/tenant_devices.py): a user or device not the tenant's is 404.
+    ("GET", "/api/v1/contract"): TENANT,
+    ("PUT", "/api/v1/contract"): Access("tenant", probe={"max_devices": 3}),
+    ("GET", "/api/v1/users/{user_id}/devices"): Access("tenant", may_be_absent=True),
+    ("DELETE", "/api/v1/users/{user_id}/devices/{device_id}"): Access("tenant", may_be_absent=True, last=True),
     # Links in mail: the token is the credential.
     ("POST", "/api/v1/dcv/{token}"): link("dcv", {"value": "x"}),
     ("GET", "/dcv/{token}"): link("dcv"),
@@ -277,6 +285,16 @@ MAIN: dict[tuple[str, str], Access] = {
     ("POST", "/dev/dns/records"): DEV,
     ("DELETE", "/dev/dns/records"): DEV,
     ("GET", "/dev/dns/files"): DEV,
+    # OpenID Connect provider (api/oidc.py): relying parties authenticate in the protocol itself
+    # (client credentials, the access token), so the routes are public and refuse what is missing.
+    ("GET", "/.well-known/openid-configuration"): PUBLIC,
+    ("GET", "/oidc/jwks"): PUBLIC,
+    ("POST", "/oidc/token"): LOGIN,
+    ("POST", "/oidc/revoke"): LOGIN,
+    ("GET", "/oidc/userinfo"): LOGIN,
+    ("POST", "/oidc/userinfo"): LOGIN,
+    ("GET", "/api/v1/clients"): TENANT,
+    ("POST", "/api/v1/clients"): Access("tenant", probe={"redirect_uris": ["https://shop.example/cb"]}),
     ("POST", "/dev/dns/files"): DEV,
     ("DELETE", "/dev/dns/files"): DEV,
 }
@@ -290,6 +308,24 @@ ACCOUNT: dict[tuple[str, str], Access] = {
     ("POST", "/account/logout"): Access("end_user_cert", ends_session=True),
     ("GET", "/api/v1/me"): HOLDER,
     ("GET", "/api/v1/me/logins"): HOLDER,
+    # ログイン方法の変更 (L-5, api/login_method.py)
+    ("GET", "/account/login-method"): HOLDER,
+    ("POST", "/account/login-method"): HOLDER,
+    ("POST", "/account/login-method/execute"): HOLDER,
+    # 端末情報の変更・追加・削除 (L-4, api/login_devices.py): another's or a deleted device is 404.
+    ("GET", "/account/devices"): HOLDER,
+    ("GET", "/account/devices/add"): HOLDER,
+    ("POST", "/account/devices/add/confirm"): HOLDER,
+    ("POST", "/account/devices/add"): HOLDER,
+    ("GET", "/account/devices/{device_id}/edit"): Access("end_user_cert", may_be_absent=True),
+    ("POST", "/account/devices/{device_id}/edit"): Access("end_user_cert", may_be_absent=True),
+    ("GET", "/account/devices/{device_id}/delete"): Access("end_user_cert", may_be_absent=True),
+    ("POST", "/account/devices/{device_id}/delete"): Access("end_user_cert", may_be_absent=True, last=True),
+    ("GET", "/api/v1/me/devices"): HOLDER,
+    # The OpenID Connect authorization endpoint (api/oidc_authorize.py): the certificate is optional
+    # (an OTP-only user names themselves in the form); a request without a client is refused.
+    ("GET", "/oidc/authorize"): PUBLIC,
+    ("POST", "/oidc/authorize"): Access("public", origin_only=True),
 }
 
 # The dependency (api/deps.py, api/login_account.py) that admits each kind of caller.

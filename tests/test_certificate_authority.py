@@ -17,6 +17,7 @@ from sqlmodel import select
 from ca import authority
 from domain.pki import errors as pki_errors
 from domain.pki import hierarchy
+from domain.pki.key_encryption import open_login_key
 from domain.pki.lint import LintProfile, lint_certificate, lint_crl
 from domain.pki.profiles import OrganisationSubject
 from domain.settings import Settings
@@ -295,8 +296,7 @@ def test_login_pkcs12_uses_pbes2_aes256_pbkdf2_and_a_sha256_mac(
     issued = authority.issue_login(engine, settings, "enrollment:p12", "Suzuki Hanako", "tenant:1")
     with session_scope(engine) as s:
         row = s.exec(select(CertificateRecord).where(CertificateRecord.request_key == "enrollment:p12")).one()
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(),
-                                             password=store_passphrase.passphrase(settings).encode())
+    key = open_login_key(row.private_key_pem, store_passphrase.passphrase(settings))
     password = new_download_password()
     chain = [certificates.ca_certificate(engine, "login-ca")]
     bundle = tmp_path / "login.p12"
@@ -306,7 +306,7 @@ def test_login_pkcs12_uses_pbes2_aes256_pbkdf2_and_a_sha256_mac(
     info = out.stdout + out.stderr
     assert out.returncode == 0, info
     assert "MAC: sha256" in info  # the MAC key derivation keeps its default count (2048)
-    assert "PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256" in info
+    assert "PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256" in info  # issue 18: 116-bit password
     wrong = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", str(bundle), "-passin", "pass:wrong"],
                            capture_output=True, text=True)
     assert wrong.returncode != 0

@@ -24,6 +24,7 @@ from api import client_certs
 from ca import authority
 from certdesk.client_cert_port import account_port_server, dev_tls_certificate, export_for_proxy
 from domain.pki import hierarchy
+from domain.pki.key_encryption import open_login_key
 from domain.settings import Settings
 from store import certificates
 from store import passphrase as store_passphrase
@@ -84,8 +85,7 @@ async def port(settings: Settings, engine: Engine, tmp_path: Path) -> AsyncItera
         row = s.exec(select(CertificateRecord).where(CertificateRecord.issuer == hierarchy.CLIENT_CA,
                                                      CertificateRecord.serial == issued.serial)).one()
     assert row.private_key_pem is not None
-    key = serialization.load_pem_private_key(row.private_key_pem.encode(),
-                                             store_passphrase.passphrase(settings).encode())
+    key = open_login_key(row.private_key_pem, store_passphrase.passphrase(settings))
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     login_cert = x509.load_pem_x509_certificate(issued.pem.encode())
 

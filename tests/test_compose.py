@@ -512,3 +512,49 @@ def test_nginx_reads_what_tls_setup_writes(services: dict, nginx_conf: list) -> 
             for d in _directives(server, name)}
     assert used == expected
     assert "/ca-keys" not in str(setup["volumes"])  # it writes public certificates and a listener key only
+
+
+# --- metrics (issue #18 target 7) -----------------------------------------------------------
+
+def _metrics_port(service: dict, variable: str) -> int:
+    from domain.settings import load_settings
+
+    address = resolve_defaults(env_of(service)[variable])
+    parsed = load_settings(**{variable.removeprefix("CERTDESK_").lower(): address})  # the app accepts it
+    return int(str(getattr(parsed, variable.removeprefix("CERTDESK_").lower())).rpartition(":")[2])
+
+
+def test_prometheus_scrapes_the_web_app_and_every_worker(services: dict) -> None:
+    prometheus = services["prometheus"]
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", resolve_defaults(prometheus["image"]))
+    assert published_ports(prometheus) == {(9090, 9090)}
+    assert all(str(p).startswith("127.0.0.1:") for p in prometheus["ports"])  # no login of its own
+    config_file = next(str(v).split(":")[0] for v in prometheus["volumes"] if "prometheus.yml" in str(v))
+    config = yaml.safe_load((ROOT / config_file).read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    expected = {"api": _metrics_port(services["api"], "CERTDESK_API_METRICS_ADDRESS"),
+                "worker": _metrics_port(services["worker"], "CERTDESK_WORKER_METRICS_ADDRESS")}
+    scraped = {}
+    for job in jobs.values():
+        for sd in job.get("dns_sd_configs", []):  # every replica of a scaled service
+            for name in sd["names"]:
+                scraped[name] = sd["port"]
+    assert scraped == expected
+    for name in expected:
+        assert name in depends_on(prometheus)
+
+
+def test_metrics_ports_stay_inside_the_network(services: dict, nginx_conf: list) -> None:
+    ports = {_metrics_port(services["api"], "CERTDESK_API_METRICS_ADDRESS"),
+             _metrics_port(services["worker"], "CERTDESK_WORKER_METRICS_ADDRESS")}
+    assert 8000 not in ports and 8001 not in ports  # never the public app's port
+    for server in _servers(nginx_conf):
+        for upstream in _upstreams(server):
+            assert urlsplit(upstream).port not in ports, upstream
+    for name in ("api", "worker"):
+        assert not services[name].get("ports"), name
+
+
+def test_app_services_log_json(services: dict) -> None:
+    for name in APP_SERVICES:
+        assert resolve_defaults(env_of(services[name])["CERTDESK_LOG_FORMAT"]) == "json", name

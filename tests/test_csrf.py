@@ -119,7 +119,11 @@ def test_the_tables_list_every_state_changing_route(world: World) -> None:
     assert {("POST", "/api/v1/applications/{application_id}/cancel"), ("PUT", "/api/v1/account/profile"),
             ("POST", "/login"), ("POST", "/desk/login"), ("POST", "/password-reset"), ("POST", "/enroll/{token}"),
             ("POST", "/dcv/{token}"), ("POST", "/dev/dns/add")} <= routes
-    assert set(state_changing(world.account_app)) == {("POST", "/account/secret"), ("POST", "/account/logout")}
+    assert set(state_changing(world.account_app)) == {
+        ("POST", "/account/secret"), ("POST", "/account/logout"), ("POST", "/oidc/authorize"),
+        ("POST", "/account/devices/add"), ("POST", "/account/devices/add/confirm"),
+        ("POST", "/account/devices/{device_id}/edit"), ("POST", "/account/devices/{device_id}/delete"),
+        ("POST", "/account/login-method"), ("POST", "/account/login-method/execute")}
 
 
 async def test_every_state_changing_route_refuses_another_origin_and_changes_nothing(world: World) -> None:

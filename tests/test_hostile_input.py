@@ -86,6 +86,14 @@ UNDECLARED_FORMS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/account/applications/{application_id}/domain-validations/{validation_id}/method"):
         {"method": "dns_txt", "address": "", "csrf_token": "x"},
     ("POST", "/account/applications/{application_id}/domain-validations/recheck"): {"csrf_token": "x"},
+    # OpenID Connect (api/oidc.py, api/oidc_authorize.py): Authlib reads the parameters the route hands it.
+    ("POST", "/oidc/token"): {"grant_type": "authorization_code", "code": "x", "client_id": "x",
+                              "redirect_uri": "https://shop.example/cb", "code_verifier": "v" * 43},
+    ("POST", "/oidc/revoke"): {"token": "x", "client_id": "x"},
+    ("POST", "/oidc/userinfo"): {"access_token": "x"},
+    ("POST", "/oidc/authorize"): {"response_type": "code", "client_id": "x", "scope": "openid",
+                                  "redirect_uri": "https://shop.example/cb", "decision": "allow",
+                                  "tenant_user_id": "u-1", "otp_code": "123456"},
 }
 for _key in [k for k in UNDECLARED_FORMS if "/profile" in k[1] or "/apply" in k[1]]:
     UNDECLARED_FORMS[_key] = {**{f: "" for f in PROFILE_FORM}, **UNDECLARED_FORMS[_key]}
@@ -145,7 +153,9 @@ class Endpoint:
 
     @property
     def page(self) -> bool:
-        return not self.path.startswith("/api/") and self.path not in ("/ocsp", "/healthz")
+        # OpenID Connect's token, revocation and userinfo endpoints answer relying parties in JSON (RFC 6749 5.2).
+        return not self.path.startswith("/api/") and self.path not in (
+            "/ocsp", "/healthz", "/oidc/token", "/oidc/revoke", "/oidc/userinfo")
 
 
 CALLERS = {customer_auth.require_customer: "customer", customer_auth.require_customer_session: "customer",

@@ -18,7 +18,13 @@ from sqlmodel import select
 from ca import at_rest, authority
 from domain.pki.errors import CaConfigurationError
 from domain.pki.hierarchy import SIGNING_CAS, encrypt_key
-from domain.pki.key_encryption import PBKDF2_ITERATIONS, kdf_iterations
+from domain.pki.key_encryption import (
+    PBKDF2_ITERATIONS,
+    WRAPPED_ITERATIONS,
+    kdf_iterations,
+    open_login_key,
+    seal_login_key,
+)
 from domain.settings import Settings
 from store import passphrase
 from store.db import session_scope
@@ -123,3 +129,18 @@ def test_up_and_the_worker_refuse_to_start_in_production_without_a_passphrase(tm
     assert started.returncode != 0
     assert "CERTDESK_CA_PASSPHRASE must be set in production" in started.stdout + started.stderr
     assert not (tmp_path / "var" / "certdesk.db").exists() and not (tmp_path / "var" / "ca-keys").exists()
+
+
+def test_undelivered_login_keys_are_sealed_under_a_wrapping_key_and_old_ones_still_open() -> None:
+    """seal_login_key stretches the passphrase once per process, not once per key; a key sealed the
+    old way (600,000 rounds on the passphrase itself) still opens, and a wrong passphrase opens neither."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sealed = seal_login_key(key, "correct horse")
+    assert kdf_iterations(sealed) == WRAPPED_ITERATIONS
+    old = encrypt_key(key, "correct horse")
+    for pem in (sealed, old):
+        assert open_login_key(pem, "correct horse").private_numbers() == key.private_numbers()  # type: ignore[union-attr]
+        with pytest.raises(ValueError):
+            open_login_key(pem, "wrong horse")
+    with pytest.raises(ValueError):  # the passphrase alone does not open the new seal: the wrapping key does
+        serialization.load_pem_private_key(sealed.encode(), b"correct horse")

@@ -33,8 +33,9 @@ from jinja2 import Environment, nodes
 from temporalio.client import WorkflowExecutionStatus
 
 from domain import coupons as coupon_rules
+from domain import devices as device_rules
 from domain import enrollment as e
-from domain import messages
+from domain import login_methods, messages, oidc
 from domain import profile as profiles
 from domain.catalog import CATALOG
 from domain.pki.errors import CSR_CODES
@@ -186,7 +187,9 @@ def _python_sources() -> Iterator[tuple[str, str]]:
 # f-strings of that shape which are not message keys: ids, error codes, mail template names.
 NOT_KEYS = {"enr_", "certificate_", "application_", "contract_",  # the last three: mail template names
             # reason codes of domain and CAA checks, kept as evidence (workflows/, activities/vetting.py)
-            "primary_", "lookup_failed_"}
+            "primary_", "lookup_failed_",
+            "cdc_",  # OpenID Connect client ids (store/oidc.py)
+            "certdesk_ocsp_cache_", "certdesk_hashing_pool_"}  # Prometheus metric names (api/metrics.py)
 
 
 def python_prefixes() -> dict[str, set[str]]:
@@ -316,6 +319,14 @@ DYNAMIC = {
     "csr_": lambda: set(CSR_CODES),
     "coupon_state_": lambda: set(coupon_rules.STATES),
     "coupon_refused_": lambda: set(coupon_rules.REFUSALS),
+    # 端末情報 (L-4): a device's type and its state in the list (domain/devices.py)
+    "device_type_": lambda: set(device_rules.DEVICE_TYPES),
+    "device_state_": lambda: {device_rules.ACTIVE, device_rules.PENDING, device_rules.UNFINISHED, device_rules.REMOVED},
+    # ログイン方法の変更 (L-5): each login method's name and description (domain/login_methods.py)
+    "lm_method_": lambda: {login_methods.message_name(m) for m in login_methods.METHODS},
+    "lm_about_": lambda: {login_methods.message_name(m) for m in login_methods.METHODS},
+    # the OpenID Connect consent page: what each scope gives the website (domain/oidc.py)
+    "oidc_scope_": lambda: set(oidc.SCOPES),
 }
 
 # Keys the desk and the portal pass in ``?msg=`` and show with ``t(msg)``.

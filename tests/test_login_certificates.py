@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from store import accounts, certificates, dev_mailbox
 from store.db import session_scope
-from store.models import AuditEvent, CertificateRecord, Enrollment, Task, utcnow
+from store.models import AuditEvent, CertificateRecord, Enrollment, LoginUser, Task, utcnow
 from tests.login_service import Service
 
 
@@ -151,6 +151,12 @@ async def test_register_download_and_revoke(service: Service, tmp_path: Path) ->
     status = await svc.status(invitation["id"])
     assert status["status"] == "download" and status["certificate_serial"]
     serial = status["certificate_serial"]
+    with session_scope(svc.engine) as s:  # each secret hashed by its kind (issue 18)
+        row = s.exec(select(Enrollment).where(Enrollment.public_id == invitation["id"])).one()
+        user = s.get(LoginUser, row.login_user_id)
+        assert (row.otp_hash or "").startswith("hmac-sha256$") and invitation["one_time_password"] not in row.otp_hash
+        assert (row.download_password_hash or "").startswith("blake2b-256$")
+        assert user is not None and (user.answer_hash or "").startswith("$argon2id$")
 
     wrong = await svc.http.post(f"/api/v1/downloads/{download_token}", json={"download_password": "nope"})
     assert wrong.status_code == 400 and wrong.json()["attempts_left"] == 4

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from api import end_user_steps, password_resets
+from api import password_resets
 from api.app import create_app
-from domain import credentials
+from domain import credentials, secret_hashing
 from domain import enrollment as e
 from domain import throttle as policy
 from domain.settings import Settings
@@ -46,16 +46,17 @@ def client(settings: Settings, address: str = "192.0.2.10", **update: Any) -> ht
 
 
 def counted_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every password verification from now on (the logins and the end user's steps)."""
+    """Every secret verification from now on (the logins and the end user's steps), of every kind."""
     calls: list[str] = []
-    real = credentials.verify_password
 
-    def counting(password_hash: str, password: str) -> bool:
-        calls.append("verify")
-        return real(password_hash, password)
+    def counted(real: Callable[..., secret_hashing.Verdict]) -> Callable[..., secret_hashing.Verdict]:
+        def counting(*args: Any) -> secret_hashing.Verdict:
+            calls.append("verify")
+            return real(*args)
+        return counting
 
-    monkeypatch.setattr(credentials, "verify_password", counting)
-    monkeypatch.setattr(end_user_steps, "verify_password", counting)
+    for name in ("verify_chosen", "verify_code", "verify_random"):
+        monkeypatch.setattr(secret_hashing, name, counted(getattr(secret_hashing, name)))
     return calls
 
 

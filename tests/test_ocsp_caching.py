@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from ca import authority
 from domain.settings import Settings
-from store import ocsp_responder
+from store import ocsp_cache, ocsp_responder
 from store.db import session_scope
 from store.models import OcspResponseRecord, utcnow
 from tests.browser import serve
@@ -126,3 +126,76 @@ def test_fresh_signatures_are_rate_limited(responder: tuple[str, Settings], engi
     # ... and a serial never issued is not signed at all.
     unknown = ocsp_responder.answer(engine, settings, _request(engine, issued.pem, int(issued.serial, 16) + 1))
     assert ocsp.load_der_ocsp_response(unknown).response_status == ocsp.OCSPResponseStatus.TRY_LATER
+
+
+# --- the memory of pre-signed responses (store/ocsp_cache.py, api/pki.py OcspFromMemory) ----------
+
+def _served_from_memory(engine: Engine) -> int:
+    return sum(c.hits for c in ocsp_cache.LIVE if c.engine.url == engine.url)
+
+
+def test_a_revocation_by_the_worker_is_served_at_once_by_every_web_process(responder: tuple[str, Settings],
+                                                                           engine: Engine) -> None:
+    base, settings = responder
+    issued = authority.issue_server(engine, settings, "app:mem", make_csr("mem.example.co.jp"), SUBJECT, 90, "t")
+    request = _request(engine, issued.pem)
+    encoded = base64.b64encode(request).decode()
+    with serve(settings) as other, httpx.Client(timeout=10) as http:
+        for url in (base, other):  # two create_app instances, as two uvicorn processes: two memories
+            first = http.post(f"{url}/ocsp", content=request)
+            hits = _served_from_memory(engine)
+            second = http.post(f"{url}/ocsp", content=request)
+            got = http.get(f"{url}/ocsp/{encoded}")
+            assert _served_from_memory(engine) == hits + 2  # both from memory
+            assert first.content == second.content == got.content
+            assert second.headers["etag"] == first.headers["etag"]
+            assert "public" in second.headers["cache-control"] and second.headers["x-content-type-options"]
+            assert "content-security-policy" in second.headers  # SecurityHeaders wraps the hot path
+            not_modified = http.get(f"{url}/ocsp/{encoded}", headers={"if-none-match": first.headers["etag"]})
+            assert not_modified.status_code == 304 and not_modified.content == b""
+        # The worker's activity calls this (activities/applications.py revoke_application_certificate).
+        authority.revoke(engine, settings, "server-ca", issued.serial, "keyCompromise", "staff:sato")
+        for url in (base, other):
+            for r in (http.post(f"{url}/ocsp", content=request), http.get(f"{url}/ocsp/{encoded}")):
+                answer = ocsp.load_der_ocsp_response(r.content)
+                assert answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
+                assert r.headers["etag"] != first.headers["etag"]
+
+
+def _entry(der: bytes, serial: int, refresh_in: timedelta = timedelta(days=2)) -> ocsp_cache.Entry:
+    return ocsp_cache.Entry(der, b'"e"', [], utcnow() + refresh_in, serial)
+
+
+def test_memory_hits_misses_evictions_and_refresh_point(responder: tuple[str, Settings], engine: Engine) -> None:
+    cache = ocsp_cache.OcspCache(engine, size=2)
+    try:
+        version = cache.check()
+        assert cache.get("a") is None and cache.misses == 1
+        for key in ("a", "b"):
+            assert cache.put(key, _entry(key.encode(), 1), version)
+        assert cache.get("a").der == b"a" and cache.hits == 1  # type: ignore[union-attr]
+        cache.put("c", _entry(b"c", 1), version)  # over the size: the least recently used ("b") goes
+        assert cache.evictions == 1 and cache.get("b") is None and cache.get("a") is not None
+        cache.put("old", _entry(b"old", 1, refresh_in=timedelta(seconds=-1)), version)
+        assert cache.get("old") is None  # past its refresh point: the next answer signs again
+    finally:
+        cache.close()
+
+
+def test_a_fill_that_raced_a_revocation_is_not_kept(responder: tuple[str, Settings], engine: Engine) -> None:
+    _, settings = responder
+    issued = authority.issue_server(engine, settings, "app:race", make_csr("race.example.co.jp"), SUBJECT, 90, "t")
+    serial = int(issued.serial, 16)
+    cache = ocsp_cache.OcspCache(engine, size=10)
+    try:
+        before = cache.check()  # a miss read the database ("good") ...
+        cache.put("kept", _entry(b"good", serial), before)
+        authority.revoke(engine, settings, "server-ca", issued.serial, "superseded", "staff:sato")
+        # ... the revocation committed before the answer went into memory: it is not kept, and
+        # what memory held for the serial is dropped at the next check.
+        assert not cache.put("late", _entry(b"good", serial), before)
+        assert cache.get("kept") is None and cache.invalidations == 1
+        assert cache.put("other", _entry(b"other", serial + 1), before)  # another serial: kept
+        assert cache.put("after", _entry(b"revoked", serial), cache.check())
+    finally:
+        cache.close()

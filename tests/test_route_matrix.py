@@ -45,7 +45,8 @@ from tests.test_login_certificates import token_of
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a much better passphrase"
-OWNED = ("application_id", "validation_id", "public_id", "user_id", "serial")  # someone's: 404 to the others
+OWNED = ("application_id", "validation_id", "public_id", "user_id", "serial",  # someone's: 404 to the others
+         "device_id")
 INVALID_JSON: list[object] = []  # well-formed, and no route's body
 
 
@@ -87,6 +88,8 @@ def broken(access: Access, situation: str, path: str, answer: httpx.Response) ->
         return f"{status}, not 401/403 (or 303 to {login})"
     if status == 401 and access.refuses_credentials:
         return None  # a login refusing the empty credentials it was sent
+    if status == 403 and access.origin_only:
+        return None  # the CSRF guard, for a form posted without Origin
     if status in (401, 403):
         return f"{status} to its rightful caller"
     if status == 303 and "/login?next=" in answer.headers.get("location", ""):
@@ -291,8 +294,15 @@ async def _certificate_holder(http: httpx.AsyncClient, tenant: dict[str, str], u
     assert p12.status_code == 200, p12.text
     _, cert, _ = pkcs12.load_key_and_certificates(p12.content, password.encode())
     assert cert is not None
-    return {"public_id": public_id, "user_id": user_id, "serial": format(cert.serial_number, "x"),
-            "pem": cert.public_bytes(Encoding.PEM).decode()}
+    serial = format(cert.serial_number, "x")
+    return {"public_id": public_id, "user_id": user_id, "serial": serial,
+            "pem": cert.public_bytes(Encoding.PEM).decode(), "device_id": await _device_id(http, tenant, user_id)}
+
+
+async def _device_id(http: httpx.AsyncClient, tenant: dict[str, str], user_id: str) -> str:
+    """The user's first device (L-4): their certificate's."""
+    devices = await http.get(f"/api/v1/users/{user_id}/devices", headers=tenant)
+    return str(devices.json()["devices"][0]["id"])
 
 
 async def _with_account_session(world: World, holder: Caller) -> Caller:
@@ -344,8 +354,8 @@ async def world(local_stack: Settings, engine: Engine) -> AsyncIterator[World]:
         trusted = ",".join(end_user_ips.values())  # the TLS terminator that passes the header on
         world = World(
             main, create_account_app(settings.model_copy(update={"trusted_proxies": trusted})), callers, [],
-            {"a": {**application, **{k: holder_a[k] for k in ("public_id", "user_id", "serial")}},
-             "b": {k: holder_b[k] for k in ("public_id", "user_id", "serial")},
+            {"a": {**application, **{k: holder_a[k] for k in ("public_id", "user_id", "serial", "device_id")}},
+             "b": {k: holder_b[k] for k in ("public_id", "user_id", "serial", "device_id")},
              "": {"task_id": application["task_id"], "name": CLIENT_CA, "encoded": "MAMCAQA", "mail_id": mails[0].id}},
             {"enroll": ("end_user_a", token_of(fresh["enrollment_url"])),
              "reissue": ("end_user_a", token_of(link(settings, "/reissue", reissue.json()["id"]))),

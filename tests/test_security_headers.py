@@ -18,7 +18,7 @@ from domain.settings import Settings
 from tests.login_service import Service
 from tests.test_csrf import BASE, World, _cookie_header, concrete, world  # noqa: F401
 
-RELYING_PARTIES = ("/pki/", "/ocsp")
+RELYING_PARTIES = ("/pki/", "/ocsp", "/oidc/jwks")  # the JWKS: public keys, cached a few minutes
 
 
 def _get_routes(app: FastAPI) -> list[str]:

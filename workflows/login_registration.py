@@ -9,6 +9,8 @@
    way the private key is discarded. A parent process that invited the user is told of the
    download. A certificate the user held before is then revoked.
 A newer invitation for the same user replaces this one at any step before the download.
+A device the user added (L-4) registers the same way; its one-time password is mailed first
+(``invite_by_mail``), and its certificate joins the user's others instead of replacing one.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.devices import DeviceActivities
     from domain import enrollment as e
     from workflows.login_delivery import Attempt, AttemptAnswer, DeliveryTerms, LoginCertProcess
     from workflows.waiting import wait_until
@@ -28,8 +31,11 @@ class RegistrationInput:
     otp_seconds: float  # the one-time password's lifetime, counted from the start
     otp_max_attempts: int = 5
     terms: DeliveryTerms = field(default_factory=DeliveryTerms)
+    # A device the user added (L-4): the one-time password goes by mail to the device's email.
+    invite_by_mail: bool = False
 
 
+INVITATION_TIMEOUT = timedelta(minutes=2)
 DOWNLOADED_SIGNAL = "certificate_downloaded"  # to the parent, if any
 
 
@@ -78,6 +84,10 @@ class LoginCertRegistration(LoginCertProcess):
 
     @workflow.run
     async def run(self, inp: RegistrationInput) -> str:
+        if inp.invite_by_mail and workflow.patched("device-invitation"):
+            await workflow.execute_activity_method(
+                DeviceActivities.invite_device, args=[inp.enrollment_id, inp.otp_seconds],
+                start_to_close_timeout=INVITATION_TIMEOUT)
         # 1-2. The person's steps, until the deadline.
         deadline = workflow.now() + timedelta(seconds=inp.otp_seconds)
         await wait_until(lambda: self.state in (e.ISSUING, e.LOCKED) or self.replaced, deadline)

@@ -9,6 +9,7 @@ written before, with fewer iterations, are still read with the same passphrase.
 """
 
 import base64
+import functools
 import hashlib
 import os
 
@@ -58,3 +59,32 @@ def kdf_iterations(key_pem: str) -> int:
         return 0
     kdf = algorithm["parameters"]["key_derivation_func"]
     return int(kdf["parameters"]["iteration_count"].native) if kdf["algorithm"].native == "pbkdf2" else 0
+
+
+# --- undelivered login keys -------------------------------------------------------------------
+# A login certificate's key waits in the database, encrypted, until its one download. Stretching
+# the passphrase for each key cost two PBKDF2 runs at 600,000 rounds per registration (~240 ms of
+# CPU, the largest single cost of a registration: bench/e2e.py --profile). The passphrase is now
+# stretched once per process into a 256-bit wrapping key, and each key is sealed under that key
+# with a token round count: guessing the passphrase from a stolen row still costs the full
+# 600,000 rounds per guess. Keys sealed before (600,000 rounds on the passphrase) still open.
+_WRAP_SALT = b"certdesk undelivered login keys v1"
+WRAPPED_ITERATIONS = 1_000  # the password is 256 random bits; rounds add nothing but cost
+
+
+@functools.lru_cache(maxsize=4)
+def _wrapping_key(passphrase: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", passphrase, _WRAP_SALT, PBKDF2_ITERATIONS, 32).hex().encode()
+
+
+def seal_login_key(key: PrivateKeyTypes, passphrase: str | bytes) -> str:
+    """An undelivered login key as encrypted PKCS#8 PEM, under the passphrase's wrapping key."""
+    return encrypt_private_key(key, _wrapping_key(_passphrase(passphrase)), WRAPPED_ITERATIONS)
+
+
+def open_login_key(key_pem: str, passphrase: str | bytes) -> PrivateKeyTypes:
+    """The key ``seal_login_key`` (or, before it, ``encrypt_private_key`` on the passphrase) sealed."""
+    secret = _passphrase(passphrase)
+    if kdf_iterations(key_pem) == WRAPPED_ITERATIONS:
+        secret = _wrapping_key(secret)
+    return serialization.load_pem_private_key(key_pem.encode(), secret)

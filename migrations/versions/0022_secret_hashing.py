@@ -1,5 +1,8 @@
 """secret hashing by kind (issue 18)
 
+No schema change: the new stored forms (``hmac-sha256$…``, ``blake2b-256$…``, 85 characters) fit the
+200-character hash columns, and argon2 hashes made before keep verifying where they are.
+
 Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-06 01:00:00
