@@ -218,8 +218,12 @@ def create_account_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/v1/me/logins")
     async def me_logins(request: Request, holder: Current) -> JSONResponse:
-        return JSONResponse([{"at": e.at.isoformat(), "address": e.address, "user_agent": e.user_agent}
-                             for e in login_history(request, holder)])
+        from api.oidc_authorize import history_places  # the tenant each OpenID Connect login was for
+        logins = login_history(request, holder)
+        places = history_places(request, logins)
+        # website: the tenant whose site an OpenID Connect login was for; null for the account pages
+        return JSONResponse([{"at": e.at.isoformat(), "address": e.address, "user_agent": e.user_agent,
+                              "website": places.get(int(e.id or 0))} for e in logins])
 
     return app
 

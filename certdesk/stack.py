@@ -23,15 +23,14 @@ from certdesk.client_cert_port import account_port_server
 from certdesk.dev_server import start_dev_server
 from certdesk.perspective import build_perspective_worker
 from certdesk.servers import embedded_server, start
-from certdesk.worker import build_worker
+from certdesk.worker import build_worker, install_metrics_runtime
 from domain.pki import errors as pki_errors
 from domain.settings import Settings
 from processes import contracts
 from processes.accounts import start_initial_password_timer
 from processes.client import Processes
 from processes.connection import TemporalHandle, connect
-from processes.oidc import ensure_oidc_key_schedule
-from processes.pki import ensure_crl_schedule
+from processes.schedules import ensure_crl_schedule, ensure_oidc_key_schedule
 from store import accounts
 from store import contracts as contract_records
 from store.db import engine_for, migrate
@@ -99,6 +98,7 @@ async def run(settings: Settings) -> int:
                 say(f"certdesk: stopped the Temporal server a previous run left behind (pid {left})")
             temporal_proc = start_dev_server(settings)
             pidfile.write(temporal_pid, temporal_proc.pid)
+        install_metrics_runtime(settings)  # CERTDESK_WORKER_METRICS_ADDRESS: before the first client
         try:
             client = await connect(settings, wait=timedelta(seconds=90))
         except RuntimeError as exc:

@@ -16,7 +16,7 @@ from domain.pki import hierarchy
 from domain.settings import Settings
 from processes.client import Processes
 from processes.connection import TemporalHandle
-from processes.pki import ensure_crl_schedule
+from processes.schedules import ensure_crl_schedule
 from store import certificates
 from workflows.crl_publication import INTERVAL, SCHEDULE_ID, CrlPublication
 

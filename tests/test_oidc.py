@@ -6,6 +6,7 @@ the signing keys come from the real OidcKeyRotation workflow on the time-skippin
 # ruff: noqa: F811
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -141,6 +142,8 @@ async def test_a_tenant_site_logs_its_user_in_with_the_certificate(stack: Stack,
     await page.goto(f"{stack.account}/account/history")
     history = await page.inner_text("main") if await page.locator("main").count() else await page.inner_text("body")
     assert history.count("Example Shop") == 2
+    listed = json.loads(await page.evaluate("fetch('/api/v1/me/logins').then(r => r.text())"))
+    assert [entry["website"] for entry in listed].count("Example Shop") == 2
 
     # A replayed code is refused, and the tokens it gave are revoked.
     assert (await _login(stack, page)).startswith("welcome")
@@ -369,7 +372,7 @@ async def test_the_key_schedule_is_created_once_and_makes_a_key_at_once(local_en
     from certdesk.worker import build_worker
     from processes.client import Processes
     from processes.connection import TemporalHandle
-    from processes.oidc import ensure_oidc_key_schedule
+    from processes.schedules import ensure_oidc_key_schedule
     from workflows.oidc_keys import INTERVAL, SCHEDULE_ID
 
     client = local_env.client
