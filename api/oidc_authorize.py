@@ -30,7 +30,8 @@ from api.rendering import render
 from api.security_headers import policy
 from domain import login_methods
 from domain import oidc as d
-from store import certificates, login_users
+from domain import throttle as throttle_policy
+from store import certificates, login_users, totp
 from store import oidc as records
 from store.db import session_scope
 from store.models import LoginEvent, LoginUser, Tenant, utcnow
@@ -68,16 +69,12 @@ def _certificate(request: Request, s: Session) -> Presented:
 
 
 def _method(user: LoginUser) -> str:
-    method = getattr(user, "login_method", login_methods.DEFAULT_METHOD)  # L-5's column, once it lands
-    return method if method in login_methods.METHODS else login_methods.DEFAULT_METHOD
+    return user.login_method if user.login_method in login_methods.METHODS else login_methods.DEFAULT_METHOD
 
 
-def _check_otp(s: Session, user_id: int, code: str) -> bool:
-    try:
-        from store import totp  # L-5's module; until it exists one-time passwords are unavailable
-    except ImportError:
-        raise Refused(503, "oidc_refused_otp_unavailable") from None
-    return bool(totp.check_code(s, user_id, code))
+def _door(tenant_id: int, tenant_user_id: str) -> str:
+    """The throttle's name for a login that names its user instead of presenting a certificate."""
+    return throttle_policy.name_key("oidc_otp", f"{tenant_id}:{tenant_user_id}")
 
 
 def _page(request: Request, oauth: Params, template: str, status: int = 200, **ctx: Any) -> Response:
@@ -102,6 +99,9 @@ async def authorize(request: Request) -> Response:
     t = messages(request)
     try:
         return await asyncio.to_thread(_authorize, request, oauth)
+    except throttle.Throttled as throttled:
+        return throttle.as_refusal(_page(request, oauth, "refused.html", status=429,
+                                         reason=throttle.message(request, throttled)), throttled)
     except Refused as refused:
         return _page(request, oauth, "refused.html", status=refused.status, reason=t(refused.key))
     except OAuth2Error as error:
@@ -122,7 +122,10 @@ def _authorize(request: Request, oauth: Params) -> Response:
         tenant = s.get(Tenant, client.tenant_id)
         scope = grant.client.get_allowed_scope(grant.request.scope or "")  # what the website may have
         user = presented.user
+        door = ""  # a login by user id and code: slowed at the door, never counted toward the user's lock
         if user is None and request.method == "POST" and data.get("tenant_user_id"):
+            door = _door(client.tenant_id, data["tenant_user_id"][:64])
+            throttle.check(request, throttle_policy.END_USER, door)
             user = s.exec(select(LoginUser).where(LoginUser.tenant_id == client.tenant_id,
                                                   LoginUser.user_id == data["tenant_user_id"][:64])).first()
         if user is not None and user.tenant_id != client.tenant_id:
@@ -145,12 +148,18 @@ def _authorize(request: Request, oauth: Params) -> Response:
             return server.create_authorization_response(oauth, grant_user=None, grant=grant)
         t = messages(request)
         if user is None:
+            if door:
+                throttle.failed(request, throttle_policy.END_USER, door)
             return _page(request, oauth, "authorize.html", status=422, error=t("oidc_err_code"), **context)
         if needs_otp:
             code = (data.get("otp_code") or "").strip()
-            if not code or not _check_otp(s, int(user.id or 0), code):
+            if not code or not totp.check_code(s, int(user.id or 0), code, count=not door):
+                if door:
+                    throttle.failed(request, throttle_policy.END_USER, door)
                 s.commit()  # the attempt counted by check_code stays counted
                 return _page(request, oauth, "authorize.html", status=422, error=t("oidc_err_code"), **context)
+        if door:
+            throttle.succeeded(request, door)
         if not consented:
             if data.get("decision") != "allow":
                 return _page(request, oauth, "authorize.html", status=422, error=t("oidc_err_decide"), **context)

@@ -72,9 +72,13 @@ def state(s: Session, login_user_id: int) -> State:
     return State(row.secret_sealed is not None, row.locked_at is not None, row.failures)
 
 
-def check_code(s: Session, login_user_id: int, code: str) -> bool:
+def check_code(s: Session, login_user_id: int, code: str, count: bool = True) -> bool:
     """Whether ``code`` is the user's current one-time password, not used before; a wrong or reused
-    code is counted, and the limit's worth in a row locks (every later code is refused, uncounted)."""
+    code is counted, and the limit's worth in a row locks (every later code is refused, uncounted).
+
+    ``count=False`` for a guess by someone who named the user without holding anything of theirs
+    (the OpenID Connect login without a certificate): the door's throttle slows those, and they must
+    not be able to lock the user out (issue 14: no lockout turned on its owner)."""
     row = s.get(LoginTotp, login_user_id)
     if row is None or row.secret_sealed is None:
         return False  # no authenticator app: nothing to guess, nothing counted
@@ -86,7 +90,7 @@ def check_code(s: Session, login_user_id: int, code: str) -> bool:
     secret = totp.unseal(config.key, login_user_id, row.secret_sealed)
     step = totp.matching_step(secret, code, now) if secret is not None else None
     accepted = step is not None and _accept(engine, login_user_id, step, now)
-    if not accepted:
+    if not accepted and count:
         _count_failure(engine, login_user_id, config.max_attempts, now)
     s.expire(row)  # the caller's session sees the new counts
     return accepted

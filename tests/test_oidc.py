@@ -285,6 +285,24 @@ async def test_an_otp_only_user_logs_in_without_a_certificate(stack: Stack, brow
         event = s.exec(select(LoginEvent).where(LoginEvent.login_user_id == user_id)).one()
         assert event.certificate_serial == "" and event.oidc_client_id is not None
 
+    # Someone who only knows the user id guesses: the door slows them (429 after the free tries), and
+    # their guesses never lock the user's authenticator (issue 14: no lockout turned on its owner).
+    wrong = "000000" if totp_rules.code_at_step(secret, totp_rules.step_at(utcnow())) != "000000" else "111111"
+    statuses = []
+    for _ in range(svc.settings.login_max_failures + 2):
+        await page.goto(f"{rp.base_url}/login")
+        if not await page.locator("#tenant_user_id").count():
+            statuses.append(429)
+            break
+        await page.fill("#tenant_user_id", "u-otp")
+        await page.fill("#otp_code", wrong)
+        async with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            await page.click("#allow")
+        statuses.append((await answer.value).status)
+    assert statuses[0] == 422 and statuses[-1] == 429, statuses
+    with session_scope(svc.engine) as s:
+        assert totp.state(s, user_id) == totp.State(enrolled=True, locked=False, failures=0)
+
 
 def test_the_operator_registers_a_client(tmp_path: Path) -> None:
     import json
