@@ -414,3 +414,48 @@ async def test_the_key_schedule_is_created_once_and_makes_a_key_at_once(local_en
             assert len(s.exec(select(OidcSigningKey)).all()) == 1
     finally:
         await handle.delete()
+
+
+async def test_a_user_whose_method_needs_both_presents_the_certificate_and_a_code(stack: Stack,
+                                                                                  browser: Browser) -> None:
+    from domain import totp as totp_rules
+    from store import totp
+
+    svc, rp = stack.svc, stack.rp
+    totp.configure(svc.engine, svc.settings)
+    with session_scope(svc.engine) as s:
+        user = s.exec(select(LoginUser).where(LoginUser.user_id == "u-77")).one()
+        user.login_method = "certificate+otp"
+        s.add(user)
+        user_id = int(user.id or 0)
+        secret = totp.start_enrolment(s, user_id)
+    step = totp_rules.step_at(utcnow())
+    with session_scope(svc.engine) as s:
+        assert totp.confirm_enrolment(s, user_id, totp_rules.code_at_step(secret, step - 1))
+    wrong = "000000" if totp_rules.code_at_step(secret, step) != "000000" else "111111"
+
+    # The certificate names the user; the code is asked as well, and a wrong one counts (they hold the certificate).
+    page = await stack.page(browser)
+    await page.goto(f"{rp.base_url}/login")
+    assert await page.locator("#tenant_user_id").count() == 0
+    await page.fill("#otp_code", wrong)
+    await page.click("#allow")
+    assert "正しくありません" in await page.inner_text("#oidc-error")
+    with session_scope(svc.engine) as s:
+        assert totp.state(s, user_id).failures == 1
+    assert not rp.logins
+    await page.fill("#otp_code", totp_rules.code_at_step(secret, step))
+    await page.click("#allow")
+    await page.wait_for_selector("#result")
+    claims = rp.logins[-1].claims
+    assert claims is not None and claims["amr"] == ["mfa", "otp", "x509"]
+    assert claims["acr"] == d.acr("certificate+otp")
+
+    # Without the certificate, a right code is not enough (told as a wrong code: nothing is revealed).
+    bare = await stack.page(browser, with_cert=False)
+    await bare.goto(f"{rp.base_url}/login")
+    await bare.fill("#tenant_user_id", "u-77")
+    await bare.fill("#otp_code", totp_rules.code_at_step(secret, step + 1))
+    await bare.click("#allow")
+    assert "正しくありません" in await bare.inner_text("#oidc-error")
+    assert len(rp.logins) == 1
