@@ -31,7 +31,7 @@ from api.security_headers import policy
 from domain import login_methods
 from domain import oidc as d
 from domain import throttle as throttle_policy
-from store import certificates, login_users, totp
+from store import certificates, devices, login_users, totp
 from store import oidc as records
 from store.db import session_scope
 from store.models import LoginEvent, LoginUser, Tenant, utcnow
@@ -175,6 +175,8 @@ def _issue(request: Request, s: Session, oauth: Params, grant: Any, user: LoginU
     s.add(LoginEvent(login_user_id=user_id, certificate_serial=serial, at=utcnow(),
                      address=throttle.client_address(request)[:64],
                      user_agent=request.headers.get("user-agent", "")[:300], oidc_client_id=grant.client.row.id))
+    if serial:
+        devices.note_login(s, user_id, serial)  # the device list's 最終ログイン (L-4) counts website logins too
     s.commit()  # the history has the login before the website has the code
     return server_for(request.app).create_authorization_response(oauth, grant_user=end_user, grant=grant)
 

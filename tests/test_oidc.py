@@ -32,7 +32,7 @@ from certdesk.servers import embedded_server
 from domain import oidc as d
 from domain.settings import Settings
 from store.db import session_scope
-from store.models import LoginEvent, LoginUser, OidcSigningKey, utcnow
+from store.models import Device, LoginEvent, LoginUser, OidcSigningKey, utcnow
 from store.passphrase import passphrase
 from tests.browser import TIMEOUT_MS, browser  # noqa: F401
 from tests.conftest import free_port, serving
@@ -139,6 +139,8 @@ async def test_a_tenant_site_logs_its_user_in_with_the_certificate(stack: Stack,
     with session_scope(svc.engine) as s:
         events = s.exec(select(LoginEvent).where(LoginEvent.oidc_client_id.is_not(None))).all()  # type: ignore[union-attr]
         assert len(events) == 2 and all(e.certificate_serial == stack.serial for e in events)
+        device = s.exec(select(Device).where(Device.certificate_serial == stack.serial)).one()
+        assert device.last_login_at is not None and device.last_login_at >= max(e.at for e in events)
     await page.goto(f"{stack.account}/account/history")
     history = await page.inner_text("main") if await page.locator("main").count() else await page.inner_text("body")
     assert history.count("Example Shop") == 2
