@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 from cryptography.x509 import ocsp
 from sqlalchemy import Engine, text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.login_account import create_account_app
 from ca import authority
@@ -399,7 +399,7 @@ async def test_temporal_down_adds_and_deletes_nothing(settings: Settings, engine
         deleted = await http.post(f"/account/devices/{pad}/delete", data={"csrf_token": csrf})
         assert deleted.status_code == 503
     with session_scope(engine) as s:
-        rows = s.exec(select(Device)).all()
+        rows = s.exec(select(Device).order_by(col(Device.id))).all()  # PostgreSQL keeps no order without one
         assert [(r.email, r.removed_at) for r in rows] == [("u9@example.jp", None), ("pad@example.jp", None)]
         assert not s.exec(select(Enrollment)).all()
         assert certificates.known_certificate(s, CLIENT_CA, other.serial).state == "issued"
