@@ -28,6 +28,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+HANDLER_NAME = "certdesk-json"
+
+
 def enabled(log_format: str) -> bool:
     return log_format == "json"
 
@@ -38,10 +41,13 @@ def install(log_format: str) -> None:
         return
     formatter = JsonFormatter()
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    # Our own handler, known by name: another handler that merely shares the formatter (uvicorn's, a
+    # test harness's) is not it, and a process that set its handlers back gets ours again.
+    if not any(h.get_name() == HANDLER_NAME for h in root.handlers):
         for handler in list(root.handlers):
             root.removeHandler(handler)
         handler = logging.StreamHandler()
+        handler.set_name(HANDLER_NAME)
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(min(root.level or logging.INFO, logging.INFO))
