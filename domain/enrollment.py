@@ -12,6 +12,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from domain import server_keys
 from domain.messages import translator
 from domain.text import line_problem
 
@@ -117,7 +118,7 @@ def _mac(key: bytes, public_id: str) -> str:
 
 def link_key(passphrase: str) -> bytes:
     """A key of its own for links, derived from the CA passphrase (never the passphrase itself)."""
-    return hmac.new(passphrase.encode(), b"certdesk link tokens v1", hashlib.sha256).digest()
+    return server_keys.derive(passphrase, b"certdesk link tokens v1")
 
 
 def link_token(key: bytes, public_id: str) -> str:

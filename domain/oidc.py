@@ -8,12 +8,11 @@ a scope gives, the lifetimes of codes, tokens and signing keys, and the sealing 
 import base64
 import hashlib
 import hmac
-import os
 from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from domain import server_keys
 
 ALG: Final = "ES256"
 SCOPES: Final = ("openid", "profile", "email")
@@ -31,12 +30,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _derived(passphrase: str, purpose: bytes) -> bytes:
-    return hmac.new(passphrase.encode(), purpose, hashlib.sha256).digest()
-
-
 def sub_key(passphrase: str) -> bytes:
-    return _derived(passphrase, b"certdesk oidc pairwise sub v1")
+    return server_keys.derive(passphrase, b"certdesk oidc pairwise sub v1")
 
 
 def pairwise_sub(key: bytes, tenant_id: int, tenant_user_id: str) -> str:
@@ -46,16 +41,15 @@ def pairwise_sub(key: bytes, tenant_id: int, tenant_user_id: str) -> str:
 
 
 def _seal_key(passphrase: str) -> bytes:
-    return _derived(passphrase, b"certdesk oidc signing keys v1")
+    return server_keys.derive(passphrase, b"certdesk oidc signing keys v1")
 
 
 def seal_private_key(passphrase: str, kid: str, pem: bytes) -> bytes:
-    nonce = os.urandom(12)
-    return nonce + AESGCM(_seal_key(passphrase)).encrypt(nonce, pem, kid.encode())
+    return server_keys.seal(_seal_key(passphrase), pem, kid.encode())
 
 
 def unseal_private_key(passphrase: str, kid: str, sealed: bytes) -> bytes:
-    return AESGCM(_seal_key(passphrase)).decrypt(sealed[:12], sealed[12:], kid.encode())
+    return server_keys.unseal(_seal_key(passphrase), sealed, kid.encode())
 
 
 def kid_for(at: datetime) -> str:

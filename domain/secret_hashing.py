@@ -20,7 +20,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from domain import credentials
+from domain import credentials, server_keys
 
 CODE_SCHEME = "hmac-sha256"
 RANDOM_SCHEME = "blake2b-256"
@@ -36,7 +36,7 @@ class HashingKeys:
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> "HashingKeys":
-        root = hmac.new(passphrase.encode(), b"certdesk secret hashing v1", hashlib.sha256).digest()
+        root = server_keys.derive(passphrase, b"certdesk secret hashing v1")
         return cls(codes=hmac.new(root, b"short codes", hashlib.sha256).digest(),
                    random=hmac.new(root, b"random secrets", hashlib.sha256).digest())
 

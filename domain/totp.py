@@ -7,23 +7,22 @@ passphrase, bound to the login user's row id). The counting and the replay check
 """
 
 import base64
-import hashlib
 import hmac
 import io
-import os
 from datetime import datetime
 
 import pyotp
 import qrcode
 import qrcode.image.svg
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain import server_keys
 
 STEP_SECONDS = 30
 DIGITS = 6
 # One step either side: a phone's clock a little off, or a code typed as it changes (RFC 6238 §5.2).
 WINDOW = 1
-NONCE_BYTES = 12
+NONCE_BYTES = server_keys.NONCE_BYTES
 
 
 def new_secret() -> str:
@@ -73,7 +72,7 @@ def matching_step(secret: str, code: str, at: datetime, window: int = WINDOW) ->
 
 def seal_key(passphrase: str) -> bytes:
     """A key of its own for TOTP secrets, derived from the CA passphrase (as ``enrollment.link_key``)."""
-    return hmac.new(passphrase.encode(), b"certdesk totp secrets v1", hashlib.sha256).digest()
+    return server_keys.derive(passphrase, b"certdesk totp secrets v1")
 
 
 def _context(login_user_id: int) -> bytes:
@@ -82,9 +81,7 @@ def _context(login_user_id: int) -> bytes:
 
 def seal(key: bytes, login_user_id: int, secret: str) -> str:
     """The secret encrypted for one user's row (a sealed secret copied to another row opens nothing)."""
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = nonce + AESGCM(key).encrypt(nonce, secret.encode(), _context(login_user_id))
-    return base64.b64encode(sealed).decode()
+    return base64.b64encode(server_keys.seal(key, secret.encode(), _context(login_user_id))).decode()
 
 
 def unseal(key: bytes, login_user_id: int, sealed: str) -> str | None:
@@ -93,6 +90,6 @@ def unseal(key: bytes, login_user_id: int, sealed: str) -> str | None:
     if len(raw) <= NONCE_BYTES:
         return None
     try:
-        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _context(login_user_id)).decode()
+        return server_keys.unseal(key, raw, _context(login_user_id)).decode()
     except InvalidTag:
         return None
